@@ -1,0 +1,346 @@
+#!/usr/bin/env node
+'use strict';
+// Generates the lua-ecs API model from the official SDK package @alicloud/ecs20140526:
+//   lua/ecs/api/ecs_2014_05_26.lua       action name -> Lua source of its shape (compiled lazily)
+//   lua/ecs/api/ecs_2014_05_26_meta.lua  LuaLS annotations (---@meta)
+// Run: cd tools && npm ci && node gen-api-model.js     (the Makefile target is `make api-model`)
+// Options: --check  exit 1 if the files on disk differ from what would be generated.
+//
+// What comes from where (see also the header written into the generated file):
+//   actions, wire names, types, nesting   dist/models (names()/types()) + src/client.ts
+//   wire style                            SDK query flattening => "repeat" (K.N, K.N.Sub) for
+//                                         arrays, "flat" (K.Sub) for objects; *Shrink fields
+//                                         (arrayToStringWithSpecifiedStyle(..., "json")) => "json";
+//                                         string fields documented as a JSON array (@example
+//                                         starting with "[" or "JSON array" in the remarks) =>
+//                                         list, style "json"
+//   required                              "This parameter is required." in the field's doc comment
+//   integer / long / float                the SDK only says "number": float if the @example has a
+//                                         fraction or the name is a price/ratio/frequency/weight;
+//                                         long for *Id and *OwnerId numbers; integer otherwise
+//   paging                                request params PageNumber+PageSize / NextToken(+MaxResults),
+//                                         max from the size param's doc comment, else
+//                                         tools/api-supplement.json; list path from the response body
+//                                         model (the single wrapper.list or list field)
+
+const fs = require('fs');
+const path = require('path');
+const sdk = require('./lib/sdk-source');
+const supplement = require('./api-supplement.json');
+
+const ROOT = path.resolve(__dirname, '..');
+const OUT_MODEL = path.join(ROOT, 'lua/ecs/api/ecs_2014_05_26.lua');
+const OUT_META = path.join(ROOT, 'lua/ecs/api/ecs_2014_05_26_meta.lua');
+
+const info = sdk.packageInfo();
+const models = sdk.loadModels();
+const docs = sdk.parseDocComments(info.dir);
+const clientActions = sdk.parseClient(info.dir).sort((a, b) => (a.action < b.action ? -1 : a.action > b.action ? 1 : 0));
+
+const warnings = [];
+const warn = (msg) => warnings.push(msg);
+const byWire = (a, b) => { const x = a.name.toLowerCase(), y = b.name.toLowerCase(); return x < y ? -1 : x > y ? 1 : (a.name < b.name ? -1 : 1); };
+
+function doc(cls, field) {
+  return docs.get(cls + '.' + field) || { remarks: '', example: '', required: false };
+}
+
+function numberType(wire, d) {
+  if (/^-?\d+\.\d+/.test(d.example.trim())) return 'float';
+  if (/(Price|PriceLimit|Ratio|Frequency|WeightedCapacity)$/.test(wire)) return 'float';
+  if (/(Id|OwnerId)$/.test(wire)) return 'long';
+  return 'integer';
+}
+
+function scalarType(t, wire, d) {
+  if (t === 'string') return 'string';
+  if (t === 'boolean') return 'boolean';
+  if (t === 'number') return numberType(wire, d);
+  if (t === 'any') return 'any';
+  throw new Error('unknown scalar type ' + JSON.stringify(t) + ' for ' + wire);
+}
+
+function isJsonArrayString(d) {
+  return /^\s*\[/.test(d.example) || /\bJSON array\b/i.test(d.remarks);
+}
+
+// A shape node for one field. `style` is set for params and for nested lists/objects/maps so an
+// encoder can walk the tree without special cases.
+function fieldShape(cls, field, wire, t, encoded) {
+  const d = doc(cls, field);
+  const node = { name: wire, type: null };
+  if (d.required) node.required = true;
+  if (typeof t === 'string') {
+    node.type = scalarType(t, wire, d);
+    node.style = 'flat';
+    if (encoded) throw new Error(cls + '.' + field + ': json-encoded scalar');
+    if (node.type === 'string' && isJsonArrayString(d)) {
+      node.type = 'list';
+      node.style = 'json';
+      node.items = { type: 'string' };
+      node.string_ok = true; // the SDK models it as a string: a ready-made JSON string is accepted as is
+    }
+  } else if (typeof t === 'function') {
+    node.type = 'object';
+    node.style = encoded ? 'json' : 'flat';
+    node.members = memberShapes(t);
+  } else if (t && t.type === 'array') {
+    node.type = 'list';
+    node.style = encoded ? 'json' : 'repeat';
+    node.items = itemShape(t.itemType, wire);
+  } else if (t && t.type === 'map') {
+    node.type = 'map';
+    node.style = encoded ? 'json' : 'flat';
+    node.values = itemShape(t.valueType, wire);
+  } else {
+    throw new Error('unknown type for ' + cls + '.' + field + ': ' + JSON.stringify(t));
+  }
+  return node;
+}
+
+function itemShape(t, wire) {
+  if (typeof t === 'string') return { type: scalarType(t, wire, { example: '', remarks: '' }) };
+  if (typeof t === 'function') return { type: 'object', members: memberShapes(t) };
+  if (t && t.type === 'array') return { type: 'list', style: 'repeat', items: itemShape(t.itemType, wire) };
+  throw new Error('unknown item type for ' + wire + ': ' + JSON.stringify(t));
+}
+
+function memberShapes(Cls) {
+  const names = Cls.names(), types = Cls.types();
+  return Object.keys(names).map((f) => fieldShape(Cls.name, f, names[f], types[f], null)).sort(byWire);
+}
+
+// ---- response: where is the list? -------------------------------------------------------------
+function listCandidates(RespBody) {
+  const out = [];
+  const names = RespBody.names(), types = RespBody.types();
+  for (const f of Object.keys(names)) {
+    const t = types[f];
+    if (t && t.type === 'array') out.push(names[f]);
+    else if (typeof t === 'function') {
+      const n2 = t.names(), t2 = t.types();
+      const keys = Object.keys(n2);
+      if (keys.length === 1 && t2[keys[0]] && t2[keys[0]].type === 'array') out.push(names[f] + '.' + n2[keys[0]]);
+    }
+  }
+  return out;
+}
+
+function responseBody(respClass) {
+  const Resp = models[respClass];
+  if (!Resp) throw new Error('no response class ' + respClass);
+  const body = Resp.types().body;
+  if (typeof body !== 'function') throw new Error(respClass + ': no body model');
+  return body;
+}
+
+function maxFromRemarks(text) {
+  const t = text.replace(/\s+/g, ' ');
+  let m = /Maximum value:?\s*(\d+)/i.exec(t) || /maximum value is\s*(\d+)/i.exec(t);
+  if (m) return Number(m[1]);
+  m = /(?:Valid values|Value range|Settings|Values?):?\s*\[?\s*\d+\s*(?:to|-|~|,)\s*(\d+)/i.exec(t);
+  if (m) return Number(m[1]);
+  return null;
+}
+
+function pagingFor(action, params, respClass) {
+  const has = (n) => params.find((p) => p.name === n);
+  const sup = supplement.paging[action] || {};
+  const pageOk = has('PageNumber') && has('PageSize');
+  const tokenOk = has('NextToken');
+  if (!pageOk && !tokenOk) return null;
+  const Body = responseBody(respClass);
+  const bodyNames = Object.values(Body.names());
+  const cands = listCandidates(Body);
+  let list = sup.list || null;
+  if (!list) {
+    if (cands.length === 1) list = cands[0];
+    else warn(`${action}: paging list path ambiguous (${cands.join(', ') || 'none'}); add it to api-supplement.json`);
+  }
+  const paging = { mode: null, list };
+  const sizeMax = (pname) => {
+    const p = has(pname);
+    const fromDoc = maxFromRemarks(p._doc.remarks);
+    if (fromDoc != null) return fromDoc;
+    if (sup.max && sup.max[pname] != null) return sup.max[pname];
+    return null;
+  };
+  if (tokenOk) {
+    const size = has('MaxResults') ? 'MaxResults' : null;
+    paging.token = { param: 'NextToken',
+                     response: sup.token_response || (bodyNames.includes('NextToken') ? 'NextToken' : null),
+                     size_param: size, max: size ? sizeMax(size) : null };
+    if (!paging.token.response) warn(`${action}: NextToken request param but no NextToken in response`);
+  }
+  if (pageOk) {
+    paging.page = { number_param: 'PageNumber', size_param: 'PageSize', max: sizeMax('PageSize'),
+                    total: sup.total || (bodyNames.includes('TotalCount') ? 'TotalCount' : null) };
+  }
+  paging.mode = tokenOk ? 'token' : 'page';
+  return paging;
+}
+
+// ---- build all actions ------------------------------------------------------------------------
+function buildAction(ca) {
+  const Req = models[ca.reqClass];
+  if (!Req) throw new Error('no request class ' + ca.reqClass);
+  const names = Req.names(), types = Req.types();
+  const sent = new Set(ca.query.map((q) => q.field));
+  for (const f of Object.keys(names)) if (!sent.has(f)) warn(`${ca.action}: field ${f} is never sent`);
+  const params = ca.query.map((q) => {
+    if (!(q.field in names)) throw new Error(`${ca.action}: query field ${q.field} not in ${ca.reqClass}`);
+    if (names[q.field] !== q.wire) throw new Error(`${ca.action}: wire name mismatch ${names[q.field]} vs ${q.wire}`);
+    const node = fieldShape(ca.reqClass, q.field, q.wire, types[q.field], q.encoded);
+    Object.defineProperty(node, '_doc', { value: doc(ca.reqClass, q.field) });
+    return node;
+  }).sort(byWire);
+  const shape = {
+    name: ca.action,
+    client_token: params.some((p) => p.name === 'ClientToken'),
+    dry_run: params.some((p) => p.name === 'DryRun'),
+    paging: pagingFor(ca.action, params, ca.respClass),
+    params,
+  };
+  return shape;
+}
+
+const actions = clientActions.map(buildAction);
+for (const name of Object.keys(supplement.paging)) {
+  const a = actions.find((x) => x.name === name);
+  if (!a || !a.paging) throw new Error(`api-supplement.json: ${name} is not a paged action`);
+  for (const k of Object.keys(supplement.paging[name].max || {})) {
+    const mode = k === 'PageSize' ? a.paging.page : a.paging.token;
+    if (!mode || mode.size_param !== k) throw new Error(`api-supplement.json: ${name} has no size param ${k}`);
+  }
+}
+
+// ---- Lua serialisation ------------------------------------------------------------------------
+const KEY_ORDER = ['name', 'type', 'required', 'style', 'string_ok', 'items', 'values', 'members',
+  'client_token', 'dry_run', 'mode', 'list', 'param', 'response', 'number_param', 'size_param', 'max',
+  'total', 'token', 'page', 'paging', 'params'];
+
+function luaString(s) {
+  return '"' + String(s).replace(/[\\"]/g, (c) => '\\' + c).replace(/\n/g, '\\n').replace(/[\x00-\x1f]/g,
+    (c) => '\\' + c.charCodeAt(0)) + '"';
+}
+
+function toLua(v) {
+  if (v === null || v === undefined) return 'nil';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return luaString(v);
+  if (Array.isArray(v)) return '{' + v.map(toLua).join(',') + '}';
+  const keys = Object.keys(v).filter((k) => v[k] !== null && v[k] !== undefined);
+  keys.sort((a, b) => {
+    const ia = KEY_ORDER.indexOf(a), ib = KEY_ORDER.indexOf(b);
+    if (ia < 0 || ib < 0) throw new Error('unordered key ' + (ia < 0 ? a : b));
+    return ia - ib;
+  });
+  return '{' + keys.map((k) => k + '=' + toLua(v[k])).join(',') + '}';
+}
+
+function longBracket(src) {
+  let eq = '';
+  while (src.includes(']' + eq + ']')) eq += '=';
+  return '[' + eq + '[' + src + ']' + eq + ']';
+}
+
+// ---- counts, for the header and the report ----------------------------------------------------
+const counts = { actions: actions.length, params: 0, required: 0, styles: {}, types: {}, paging: {} };
+for (const a of actions) {
+  for (const p of a.params) {
+    counts.params++;
+    if (p.required) counts.required++;
+    counts.styles[p.style] = (counts.styles[p.style] || 0) + 1;
+    counts.types[p.type] = (counts.types[p.type] || 0) + 1;
+  }
+  const mode = a.paging ? (a.paging.token && a.paging.page ? 'token+page' : a.paging.mode) : 'none';
+  counts.paging[mode] = (counts.paging[mode] || 0) + 1;
+}
+const fmt = (o) => Object.keys(o).sort().map((k) => `${k} ${o[k]}`).join(', ');
+
+const regen = `-- Generated by tools/gen-api-model.js from ${info.name}@${info.version}; regenerate with: make api-model`;
+
+function modelFile() {
+  const out = [];
+  out.push(regen);
+  out.push('-- Do not edit. Shapes are documented in lua/ecs/api/init.lua; load them through that accessor.');
+  out.push(`-- ${counts.actions} actions, ${counts.params} top-level params (${counts.required} required).`);
+  out.push(`-- Styles: ${fmt(counts.styles)}. Paging: ${fmt(counts.paging)}.`);
+  out.push('-- Sources, all from the SDK package: names()/types() of the Darabonba models (wire names,');
+  out.push('-- types, nesting); src/client.ts (action names, query params, JSON-encoded *Shrink fields);');
+  out.push('-- the models\' doc comments ("This parameter is required." => required; @example / remarks for');
+  out.push('-- JSON-array strings, float-ness of numbers and page-size maxima). The SDK types numbers only');
+  out.push('-- as "number": integer/long/float are inferred (see tools/gen-api-model.js). Page-size maxima');
+  out.push('-- the package does not state come from the reference docs via tools/api-supplement.json.');
+  out.push('return {');
+  out.push('  version = "2014-05-26",');
+  out.push('  product = "Ecs",');
+  out.push(`  source = ${luaString(info.name + '@' + info.version)},`);
+  out.push('  actions = {');
+  for (const a of actions) out.push(`    ${a.name} = ${longBracket('return ' + toLua(a))},`);
+  out.push('  },');
+  out.push('}');
+  return out.join('\n') + '\n';
+}
+
+// ---- LuaLS annotations ------------------------------------------------------------------------
+const LUALS = { string: 'string', integer: 'integer', long: 'integer', float: 'number', boolean: 'boolean', any: 'any' };
+
+function luaLsType(node, cls, nested) {
+  switch (node.type) {
+    case 'list': {
+      const item = luaLsType(node.items, cls + 'Item', nested);
+      return node.string_ok ? `${item}[]|string` : `${item}[]`;
+    }
+    case 'object': {
+      nested.push({ cls, members: node.members });
+      return node.style === 'json' ? `${cls}|string` : cls;
+    }
+    case 'map': return `table<string, ${luaLsType(node.values, cls + 'Value', nested)}>` + (node.style === 'json' ? '|string' : '');
+    default: return LUALS[node.type];
+  }
+}
+
+function metaClass(lines, cls, members, descr) {
+  const nested = [];
+  lines.push('');
+  if (descr) lines.push(`--- ${descr}`);
+  lines.push(`---@class ${cls}`);
+  for (const m of members) {
+    const t = luaLsType(m, `${cls}.${m.name}`, nested);
+    lines.push(`---@field ${m.name}${m.required ? '' : '?'} ${t}`);
+  }
+  for (const n of nested) metaClass(lines, n.cls, n.members);
+}
+
+function metaFile() {
+  const lines = ['---@meta', regen, '-- LuaLS annotations for the ECS API (params of each action, ecs.Client methods).'];
+  for (const a of actions) metaClass(lines, `ecs.${a.name}Params`, a.params, `Parameters of ${a.name}.`);
+  lines.push('');
+  lines.push('---@class ecs.Client');
+  for (const a of actions) {
+    lines.push(`---@field ${a.name} fun(self: ecs.Client, params: ecs.${a.name}Params${a.params.some((p) => p.required) ? '' : '?'}): table?, table?`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+// ---- write ------------------------------------------------------------------------------------
+const outputs = [[OUT_MODEL, modelFile()], [OUT_META, metaFile()]];
+const check = process.argv.includes('--check');
+let stale = false;
+for (const [file, text] of outputs) {
+  const rel = path.relative(ROOT, file);
+  if (check) {
+    const cur = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null;
+    if (cur !== text) { stale = true; console.error(`stale: ${rel}`); }
+  } else {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text);
+    console.log(`wrote ${rel} (${text.length} bytes)`);
+  }
+}
+for (const w of warnings) console.error('warning: ' + w);
+console.log(`${info.name}@${info.version}: ${counts.actions} actions, ${counts.params} params ` +
+  `(${counts.required} required); styles: ${fmt(counts.styles)}; types: ${fmt(counts.types)}; paging: ${fmt(counts.paging)}`);
+if (stale) process.exit(1);
