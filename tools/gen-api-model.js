@@ -194,6 +194,9 @@ function buildAction(ca) {
     Object.defineProperty(node, '_doc', { value: doc(ca.reqClass, q.field) });
     return node;
   }).sort(byWire);
+  for (let i = 1; i < params.length; i++) {
+    if (params[i].name.toLowerCase() === params[i - 1].name.toLowerCase()) throw new Error(`${ca.action}: duplicate param ${params[i].name}`);
+  }
   const shape = {
     name: ca.action,
     client_token: params.some((p) => p.name === 'ClientToken'),

@@ -94,9 +94,15 @@ function parseClient(dir) {
       shrink.set(s[1] + 'Shrink', { field: s[2], wire: s[3], style: s[4] });
     }
     const query = [];
+    const seen = new Map(); // wire -> request field; the SDK repeats some assignments verbatim
     for (const q of body.matchAll(/query\["([^"]+)"\] = ([^;]+);/g)) {
       const r = /^request\.(\w+)$/.exec(q[2]);
       if (!r) throw new Error(action + ': unexpected query expression ' + q[0]);
+      if (seen.has(q[1])) {
+        if (seen.get(q[1]) !== r[1]) throw new Error(action + ': wire name ' + q[1] + ' set from two fields');
+        continue;
+      }
+      seen.set(q[1], r[1]);
       const sh = shrink.get(r[1]);
       if (sh) {
         if (sh.wire !== q[1]) throw new Error(action + ': shrink wire mismatch ' + q[0]);

@@ -9,7 +9,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -125,7 +124,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -138,7 +136,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrivateIpAddress? string[]
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -217,7 +214,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field TrunkNetworkInstanceId? string
@@ -225,7 +221,6 @@
 
 --- Parameters of AuthorizeSecurityGroup.
 ---@class ecs.AuthorizeSecurityGroupParams
----@field ClientToken? string
 ---@field ClientToken? string
 ---@field Description? string
 ---@field DestCidrIp? string
@@ -240,11 +235,8 @@
 ---@field PortRange? string
 ---@field Priority? string
 ---@field RegionId string
----@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
 ---@field SecurityGroupId string
 ---@field SourceCidrIp? string
 ---@field SourceGroupId? string
@@ -274,7 +266,6 @@
 --- Parameters of AuthorizeSecurityGroupEgress.
 ---@class ecs.AuthorizeSecurityGroupEgressParams
 ---@field ClientToken? string
----@field ClientToken? string
 ---@field Description? string
 ---@field DestCidrIp? string
 ---@field DestGroupId? string
@@ -292,11 +283,8 @@
 ---@field PortRange? string
 ---@field Priority? string
 ---@field RegionId string
----@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
 ---@field SecurityGroupId string
 ---@field SourceCidrIp? string
 ---@field SourcePortRange? string
@@ -343,7 +331,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field TemplateTag? ecs.CancelImagePipelineExecutionParams.TemplateTagItem[]
@@ -368,7 +355,6 @@
 ---@field EventId string[]
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -487,7 +473,6 @@
 ---@field IpAddressRange? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
@@ -748,7 +733,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -925,7 +909,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -981,8 +964,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
----@field ResourceGroupId? string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -1014,10 +995,8 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field RepairItem? string[]
 ---@field RepairMode? string
----@field ResourceGroupId? string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -1233,7 +1212,6 @@
 ---@field PrivateIpAddress? string
 ---@field RamRoleName? string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -1348,7 +1326,6 @@
 ---@field PrivateIpAddress? string
 ---@field RamRoleName? string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -1461,7 +1438,6 @@
 ---@field QueueNumber? integer
 ---@field QueuePairNumber? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -1506,7 +1482,6 @@
 ---@field OwnerId? integer
 ---@field Permission string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -1515,7 +1490,6 @@
 ---@field AccessPointId string
 ---@field bandwidth? integer
 ---@field CircuitCode? string
----@field ClientToken? string
 ---@field ClientToken? string
 ---@field Description? string
 ---@field LineOperator string
@@ -1568,7 +1542,6 @@
 ---@field OwnerId? integer
 ---@field PortRangeListName string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -1592,7 +1565,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrefixListName string
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
@@ -1629,7 +1601,6 @@
 ---@class ecs.CreateRouterInterfaceParams
 ---@field AccessPointId? string
 ---@field AutoPay? boolean
----@field ClientToken? string
 ---@field ClientToken? string
 ---@field Description? string
 ---@field HealthCheckSourceIp? string
@@ -1695,7 +1666,6 @@
 ---@field NotBefore string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -1783,7 +1753,6 @@
 ---@class ecs.CreateVirtualBorderRouterParams
 ---@field CircuitCode? string
 ---@field ClientToken? string
----@field ClientToken? string
 ---@field Description? string
 ---@field LocalGatewayIp? string
 ---@field Name? string
@@ -1846,7 +1815,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -1882,7 +1850,6 @@
 ---@field CommandId string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -1950,7 +1917,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -1971,7 +1937,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -1980,7 +1945,6 @@
 ---@field ImagePipelineId string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -2055,7 +2019,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -2065,7 +2028,6 @@
 ---@field NetworkInterfacePermissionId string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -2091,7 +2053,6 @@
 ---@field OwnerId? integer
 ---@field PortRangeListId string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -2100,7 +2061,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrefixListId string
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -2216,7 +2176,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -2254,7 +2213,6 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
@@ -2457,7 +2415,6 @@
 ---@field PageNumber? integer
 ---@field PageSize? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -2483,7 +2440,6 @@
 ---@field PageNumber? integer
 ---@field PageSize? integer
 ---@field Provider? string
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
@@ -2701,7 +2657,6 @@
 ---@field PageNumber? integer
 ---@field PageSize? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -2852,7 +2807,6 @@
 ---@field PageNumber? integer
 ---@field PageSize? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -2868,8 +2822,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
----@field ResourceGroupId? string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -2898,7 +2850,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field Status? string
@@ -2917,8 +2868,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
----@field ResourceGroupId? string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -3040,7 +2989,6 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceId? string[]
@@ -3280,7 +3228,6 @@
 ---@field PageNumber? integer
 ---@field PageSize? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field Status? string
@@ -3308,7 +3255,6 @@
 ---@field PageNumber? integer
 ---@field PageSize? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -3334,7 +3280,6 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
 ---@field RegionId string
 ---@field RepeatMode? string
 ---@field ResourceGroupId? string
@@ -3437,7 +3382,6 @@
 ---@field PageNumber? integer
 ---@field PageSize? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -3466,7 +3410,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field Tag? ecs.DescribeNetworkInterfaceAttributeParams.TagItem[]
@@ -3483,7 +3426,6 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -3503,8 +3445,6 @@
 ---@field PrimaryIpAddress? string
 ---@field PrivateIpAddress? string[]
 ---@field RegionId string
----@field RegionId string
----@field ResourceGroupId? string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -3572,7 +3512,6 @@
 ---@field OwnerId? integer
 ---@field PortRangeListId string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -3581,7 +3520,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PortRangeListId string
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -3594,7 +3532,6 @@
 ---@field OwnerId? integer
 ---@field PortRangeListId? string[]
 ---@field PortRangeListName? string
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
@@ -3613,7 +3550,6 @@
 ---@field OwnerId? integer
 ---@field PrefixListId string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -3622,7 +3558,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrefixListId string
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -3636,7 +3571,6 @@
 ---@field OwnerId? integer
 ---@field PrefixListId? string[]
 ---@field PrefixListName? string
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
@@ -3772,7 +3706,6 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ReservedInstanceId? string[]
 ---@field ReservedInstanceName? string
@@ -3935,7 +3868,6 @@
 ---@field PageNumber? integer
 ---@field PageSize? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -4075,7 +4007,6 @@
 ---@field OSType? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -4348,7 +4279,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field TrunkNetworkInstanceId? string
@@ -4358,7 +4288,6 @@
 ---@field ActivationId string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -4374,7 +4303,6 @@
 ---@field NetworkInterfaceId string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -4393,7 +4321,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field QoS? ecs.EnableNetworkInterfaceQoSParams.QoS
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -4454,7 +4381,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field RemoveSymbols? boolean
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -4464,7 +4390,6 @@
 ---@field InstanceId string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -4530,7 +4455,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -4547,7 +4471,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field Parameters? table<string, any>|string
----@field RegionId string
 ---@field RegionId string
 ---@field RepeatMode? string
 ---@field ResourceGroupId? string
@@ -4614,7 +4537,6 @@
 ---@field PageNumber? integer
 ---@field PageSize? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -4623,7 +4545,6 @@
 ---@field NextToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceId? string[]
 ---@field ResourceOwnerAccount? string
@@ -4793,7 +4714,6 @@
 ---@field Name? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -5041,7 +4961,6 @@
 ---@field Name? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -5347,7 +5266,6 @@
 ---@field OwnerId? integer
 ---@field Parameters? table<string, any>|string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -5369,7 +5287,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -5386,7 +5303,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field QueueNumber? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -5418,7 +5334,6 @@
 ---@class ecs.ModifyPhysicalConnectionAttributeParams
 ---@field bandwidth? integer
 ---@field CircuitCode? string
----@field ClientToken? string
 ---@field ClientToken? string
 ---@field Description? string
 ---@field LineOperator? string
@@ -5472,7 +5387,6 @@
 ---@field PortRangeListId string
 ---@field PortRangeListName? string
 ---@field RegionId string
----@field RegionId string
 ---@field RemoveEntry? ecs.ModifyPortRangeListParams.RemoveEntryItem[]
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -5492,7 +5406,6 @@
 ---@field OwnerId? integer
 ---@field PrefixListId string
 ---@field PrefixListName? string
----@field RegionId string
 ---@field RegionId string
 ---@field RemoveEntry? ecs.ModifyPrefixListParams.RemoveEntryItem[]
 ---@field ResourceOwnerAccount? string
@@ -5632,7 +5545,6 @@
 ---@field PortRangeListId? string
 ---@field Priority? string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field SecurityGroupId string
@@ -5666,7 +5578,6 @@
 ---@field PortRange? string
 ---@field PortRangeListId? string
 ---@field Priority? string
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -6099,7 +6010,6 @@
 ---@field OwnerId? integer
 ---@field Reason? string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field StartTime? string
@@ -6148,7 +6058,6 @@
 --- Parameters of RevokeSecurityGroup.
 ---@class ecs.RevokeSecurityGroupParams
 ---@field ClientToken? string
----@field ClientToken? string
 ---@field Description? string
 ---@field DestCidrIp? string
 ---@field IpProtocol? string
@@ -6162,10 +6071,8 @@
 ---@field PortRange? string
 ---@field Priority? string
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
 ---@field SecurityGroupId string
 ---@field SecurityGroupRuleId? string[]
 ---@field SourceCidrIp? string
@@ -6196,7 +6103,6 @@
 --- Parameters of RevokeSecurityGroupEgress.
 ---@class ecs.RevokeSecurityGroupEgressParams
 ---@field ClientToken? string
----@field ClientToken? string
 ---@field Description? string
 ---@field DestCidrIp? string
 ---@field DestGroupId? string
@@ -6214,11 +6120,8 @@
 ---@field PortRange? string
 ---@field Priority? string
 ---@field RegionId string
----@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
 ---@field SecurityGroupId string
 ---@field SecurityGroupRuleId? string[]
 ---@field SourceCidrIp? string
@@ -6260,7 +6163,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field Parameters? table<string, any>|string
----@field RegionId string
 ---@field RegionId string
 ---@field RepeatMode? string
 ---@field ResourceGroupId? string
@@ -6343,7 +6245,6 @@
 ---@field PrivateIpAddress? string
 ---@field PrivatePoolOptions? ecs.RunInstancesParams.PrivatePoolOptions
 ---@field RamRoleName? string
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
@@ -6488,7 +6389,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -6506,7 +6406,6 @@
 ---@field ImagePipelineId string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -6554,7 +6453,6 @@
 ---@field PasswordName? string
 ---@field PortNumber? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field TargetServer? string
@@ -6598,7 +6496,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -6606,7 +6503,6 @@
 ---@class ecs.TagResourcesParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceId string[]
 ---@field ResourceOwnerAccount? string
@@ -6647,7 +6543,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId string
----@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -6658,7 +6553,6 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrivateIpAddress? string[]
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
@@ -6702,7 +6596,6 @@
 ---@field All? boolean
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
 ---@field RegionId string
 ---@field ResourceId string[]
 ---@field ResourceOwnerAccount? string
