@@ -69,6 +69,7 @@ function isJsonArrayString(d) {
 function fieldShape(cls, field, wire, t, encoded) {
   const d = doc(cls, field);
   const node = { name: wire, type: null };
+  Object.defineProperty(node, '_doc', { value: d }); // not serialised; used for paging maxima and annotations
   if (d.required) node.required = true;
   if (typeof t === 'string') {
     node.type = scalarType(t, wire, d);
@@ -190,9 +191,7 @@ function buildAction(ca) {
   const params = ca.query.map((q) => {
     if (!(q.field in names)) throw new Error(`${ca.action}: query field ${q.field} not in ${ca.reqClass}`);
     if (names[q.field] !== q.wire) throw new Error(`${ca.action}: wire name mismatch ${names[q.field]} vs ${q.wire}`);
-    const node = fieldShape(ca.reqClass, q.field, q.wire, types[q.field], q.encoded);
-    Object.defineProperty(node, '_doc', { value: doc(ca.reqClass, q.field) });
-    return node;
+    return fieldShape(ca.reqClass, q.field, q.wire, types[q.field], q.encoded);
   }).sort(byWire);
   for (let i = 1; i < params.length; i++) {
     if (params[i].name.toLowerCase() === params[i - 1].name.toLowerCase()) throw new Error(`${ca.action}: duplicate param ${params[i].name}`);
@@ -305,6 +304,20 @@ function luaLsType(node, cls, nested) {
   }
 }
 
+// RegionId is filled in by the client from its configuration, so editors should not demand it.
+function annotatedRequired(node) {
+  return node.required && node.name !== 'RegionId';
+}
+
+function firstSentence(text) {
+  const t = text.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/[`*>]/g, '').replace(/\s+/g, ' ').trim();
+  if (!t) return '';
+  const m = /^(.*?[.!?])(\s|$)/.exec(t);
+  let s = m ? m[1] : t;
+  if (s.length > 120) s = s.slice(0, 117).replace(/\s+\S*$/, '') + '...';
+  return s;
+}
+
 function metaClass(lines, cls, members, descr) {
   const nested = [];
   lines.push('');
@@ -312,7 +325,8 @@ function metaClass(lines, cls, members, descr) {
   lines.push(`---@class ${cls}`);
   for (const m of members) {
     const t = luaLsType(m, `${cls}.${m.name}`, nested);
-    lines.push(`---@field ${m.name}${m.required ? '' : '?'} ${t}`);
+    const summary = m._doc ? firstSentence(m._doc.remarks) : '';
+    lines.push(`---@field ${m.name}${annotatedRequired(m) ? '' : '?'} ${t}${summary ? ' ' + summary : ''}`);
   }
   for (const n of nested) metaClass(lines, n.cls, n.members);
 }
@@ -323,7 +337,7 @@ function metaFile() {
   lines.push('');
   lines.push('---@class ecs.Client');
   for (const a of actions) {
-    lines.push(`---@field ${a.name} fun(self: ecs.Client, params: ecs.${a.name}Params${a.params.some((p) => p.required) ? '' : '?'}): table?, table?`);
+    lines.push(`---@field ${a.name} fun(self: ecs.Client, params: ecs.${a.name}Params${a.params.some(annotatedRequired) ? '' : '?'}): table?, table?`);
   }
   return lines.join('\n') + '\n';
 }

@@ -4,82 +4,82 @@
 
 --- Parameters of AcceptInquiredSystemEvent.
 ---@class ecs.AcceptInquiredSystemEventParams
----@field Choice? string
----@field EventId string
+---@field Choice? string This parameter is in invitational preview and is not publicly available.
+---@field EventId string The system event ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the system event.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ActivateRouterInterface.
 ---@class ecs.ActivateRouterInterfaceParams
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RouterInterfaceId string
+---@field RouterInterfaceId string This parameter is required.
 
 --- Parameters of AddBandwidthPackageIps.
 ---@class ecs.AddBandwidthPackageIpsParams
----@field BandwidthPackageId string
+---@field BandwidthPackageId string This parameter is required.
 ---@field ClientToken? string
----@field IpCount string
+---@field IpCount string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of AddTags.
 ---@class ecs.AddTagsParams
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceId string
+---@field RegionId? string The region ID of the resource.
+---@field ResourceId string The ID of the resource to which you want to add tags.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType string
----@field Tag ecs.AddTagsParams.TagItem[]
+---@field ResourceType string The type of the resource.
+---@field Tag ecs.AddTagsParams.TagItem[] The tags.
 
 ---@class ecs.AddTagsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the resource.
+---@field Value? string The tag value of the resource.
 
 --- Parameters of AllocateDedicatedHosts.
 ---@class ecs.AllocateDedicatedHostsParams
----@field ActionOnMaintenance? string
----@field AutoPlacement? string
----@field AutoReleaseTime? string
----@field AutoRenew? boolean
----@field AutoRenewPeriod? integer
----@field ChargeType? string
----@field ClientToken? string
----@field CpuOverCommitRatio? number
----@field DedicatedHostClusterId? string
----@field DedicatedHostName? string
----@field DedicatedHostType string
----@field Description? string
----@field MinQuantity? integer
+---@field ActionOnMaintenance? string The policy used to migrate the instances deployed on the dedicated host when the dedicated host fails or needs to be...
+---@field AutoPlacement? string Specifies whether to add the dedicated host to the automatic deployment resource pool.
+---@field AutoReleaseTime? string The automatic release time of the dedicated host.
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal for the subscription dedicated host.
+---@field AutoRenewPeriod? integer The auto-renewal duration.
+---@field ChargeType? string The billing method of the dedicated host.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field CpuOverCommitRatio? number The CPU overcommit ratio.
+---@field DedicatedHostClusterId? string The ID of the dedicated host cluster to which the dedicated host belongs.
+---@field DedicatedHostName? string The name of the dedicated host.
+---@field DedicatedHostType string The type of the dedicated host.
+---@field Description? string The description of the dedicated host.
+---@field MinQuantity? integer The minimum number of dedicated hosts to create.
 ---@field NetworkAttributes? ecs.AllocateDedicatedHostsParams.NetworkAttributes
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
----@field Quantity? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field Period? integer The subscription duration of the dedicated host.
+---@field PeriodUnit? string The unit of the subscription duration.
+---@field Quantity? integer The number of dedicated hosts to create.
+---@field RegionId? string The region ID of the dedicated host.
+---@field ResourceGroupId? string The ID of the resource group to which the dedicated host belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.AllocateDedicatedHostsParams.TagItem[]
----@field ZoneId? string
+---@field Tag? ecs.AllocateDedicatedHostsParams.TagItem[] The tags.
+---@field ZoneId? string The zone ID of the dedicated host.
 
 ---@class ecs.AllocateDedicatedHostsParams.NetworkAttributes
----@field SlbUdpTimeout? integer
----@field UdpTimeout? integer
+---@field SlbUdpTimeout? integer The timeout period of a UDP session for load balancing connections to the dedicated host.
+---@field UdpTimeout? integer The timeout period of a UDP session between a user and a cloud service running on the dedicated host.
 
 ---@class ecs.AllocateDedicatedHostsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the dedicated host.
+---@field Value? string The tag value of the dedicated host.
 
 --- Parameters of AllocateEipAddress.
 ---@class ecs.AllocateEipAddressParams
@@ -90,61 +90,61 @@
 ---@field ISP? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of AllocatePublicIpAddress.
 ---@class ecs.AllocatePublicIpAddressParams
----@field InstanceId string
----@field IpAddress? string
+---@field InstanceId string The instance ID of the instance to which you want to allocate a public IP address.
+---@field IpAddress? string The public IP address of the instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VlanId? string
+---@field VlanId? string The VLAN ID of the instance.
 
 --- Parameters of ApplyAutoSnapshotPolicy.
 ---@class ecs.ApplyAutoSnapshotPolicyParams
----@field autoSnapshotPolicyId string
----@field diskIds string[]|string
+---@field autoSnapshotPolicyId string The ID of the target automatic snapshot policy.
+---@field diskIds string[]|string The IDs of one or more cloud disks.
 ---@field OwnerId? integer
----@field regionId string
+---@field regionId string The region ID of the automatic snapshot policy and cloud disks.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of AssignIpv6Addresses.
 ---@class ecs.AssignIpv6AddressesParams
----@field ClientToken? string
----@field Ipv6Address? string[]
----@field Ipv6AddressCount? integer
----@field Ipv6Prefix? string[]
----@field Ipv6PrefixCount? integer
----@field NetworkInterfaceId string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Ipv6Address? string[] One or more IPv6 addresses to assign to the elastic network interface (ENI).
+---@field Ipv6AddressCount? integer The number of IPv6 addresses to randomly generate for the elastic network interface (ENI).
+---@field Ipv6Prefix? string[] One or more IPv6 prefixes to assign to the elastic network interface (ENI).
+---@field Ipv6PrefixCount? integer The number of IPv6 prefixes to assign to the elastic network interface (ENI).
+---@field NetworkInterfaceId string The ID of the elastic network interface (ENI).
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the elastic network interface (ENI).
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of AssignPrivateIpAddresses.
 ---@class ecs.AssignPrivateIpAddressesParams
----@field ClientToken? string
----@field Ipv4Prefix? string[]
----@field Ipv4PrefixCount? integer
----@field NetworkInterfaceId string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Ipv4Prefix? string[] One or more IPv4 prefixes to specify for the elastic network interfaces (ENIs).
+---@field Ipv4PrefixCount? integer The number of randomly generated IPv4 prefixes to specify for the elastic network interfaces (ENIs).
+---@field NetworkInterfaceId string The elastic network interfaces (ENIs) ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PrivateIpAddress? string[]
----@field RegionId string
+---@field PrivateIpAddress? string[] One or more secondary private IP addresses selected from the idle private IP addresses of the vSwitch to which the...
+---@field RegionId? string The region ID of the elastic network interfaces (ENIs).
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecondaryPrivateIpAddressCount? integer
+---@field SecondaryPrivateIpAddressCount? integer The number of private IP addresses to automatically assign from the idle IP addresses of the vSwitch.
 
 --- Parameters of AssociateEipAddress.
 ---@class ecs.AssociateEipAddressParams
----@field AllocationId string
----@field InstanceId string
+---@field AllocationId string This parameter is required.
+---@field InstanceId string This parameter is required.
 ---@field InstanceType? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
@@ -155,452 +155,452 @@
 --- Parameters of AssociateHaVip.
 ---@class ecs.AssociateHaVipParams
 ---@field ClientToken? string
----@field HaVipId string
----@field InstanceId string
+---@field HaVipId string This parameter is required.
+---@field InstanceId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of AttachClassicLinkVpc.
 ---@class ecs.AttachClassicLinkVpcParams
----@field InstanceId string
+---@field InstanceId string The instance ID of the classic network type instance.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VpcId string
+---@field VpcId string The ID of the VPC for which you enable ClassicLink.
 
 --- Parameters of AttachDisk.
 ---@class ecs.AttachDiskParams
----@field Bootable? boolean
----@field DeleteWithInstance? boolean
----@field Device? string
----@field DiskId string
----@field Force? boolean
----@field InstanceId string
----@field KeyPairName? string
+---@field Bootable? boolean Specifies whether to attach the disk as a system disk.
+---@field DeleteWithInstance? boolean Specifies whether to release the disk when the instance is released.
+---@field Device? string The device name of the disk.
+---@field DiskId string The ID of the disk to be attached.
+---@field Force? boolean Specifies whether to forcefully attach the disk.
+---@field InstanceId string The ID of the ECS instance to which you want to attach the disk.
+---@field KeyPairName? string The name of the SSH key pair that is bound to the Linux ECS instance when you attach a system disk.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Password? string
+---@field Password? string The password that is set for the instance when you attach a system disk.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of AttachInstanceRamRole.
 ---@class ecs.AttachInstanceRamRoleParams
----@field InstanceIds string[]|string
+---@field InstanceIds string[]|string The instance ID array.
 ---@field OwnerId? integer
----@field Policy? string
----@field RamRoleName string
----@field RegionId string
+---@field Policy? string The additional access policy.
+---@field RamRoleName string The name of the instance RAM role.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of AttachKeyPair.
 ---@class ecs.AttachKeyPairParams
----@field InstanceIds string[]|string
----@field KeyPairName string
+---@field InstanceIds string[]|string The IDs of the instances to which you want to attach the SSH key pair.
+---@field KeyPairName string The name of the SSH key pair.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the SSH key pair.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of AttachNetworkInterface.
 ---@class ecs.AttachNetworkInterfaceParams
----@field InstanceId string
----@field NetworkCardIndex? integer
----@field NetworkInterfaceId string
+---@field InstanceId string The instance ID.
+---@field NetworkCardIndex? integer The index of the network card specified for the ENI.
+---@field NetworkInterfaceId string The network interface controller (NIC) ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TrunkNetworkInstanceId? string
----@field WaitForNetworkConfigurationReady? boolean
+---@field TrunkNetworkInstanceId? string The trunk ENI ID.
+---@field WaitForNetworkConfigurationReady? boolean This parameter is deprecated.
 
 --- Parameters of AuthorizeSecurityGroup.
 ---@class ecs.AuthorizeSecurityGroupParams
----@field ClientToken? string
----@field Description? string
----@field DestCidrIp? string
----@field IpProtocol? string
----@field Ipv6DestCidrIp? string
----@field Ipv6SourceCidrIp? string
----@field NicType? string
+---@field ClientToken? string A client token that is used to ensure the idempotence of the request.
+---@field Description? string Deprecated.
+---@field DestCidrIp? string Deprecated.
+---@field IpProtocol? string Deprecated.
+---@field Ipv6DestCidrIp? string Deprecated.
+---@field Ipv6SourceCidrIp? string Deprecated.
+---@field NicType? string Deprecated.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Permissions? ecs.AuthorizeSecurityGroupParams.PermissionsItem[]
----@field Policy? string
----@field PortRange? string
----@field Priority? string
----@field RegionId string
+---@field Permissions? ecs.AuthorizeSecurityGroupParams.PermissionsItem[] The security group rules.
+---@field Policy? string Deprecated.
+---@field PortRange? string Deprecated.
+---@field Priority? string Deprecated.
+---@field RegionId? string The region ID of the security group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
----@field SourceCidrIp? string
----@field SourceGroupId? string
----@field SourceGroupOwnerAccount? string
----@field SourceGroupOwnerId? integer
----@field SourcePortRange? string
----@field SourcePrefixListId? string
+---@field SecurityGroupId string The security group ID.
+---@field SourceCidrIp? string Deprecated.
+---@field SourceGroupId? string Deprecated.
+---@field SourceGroupOwnerAccount? string Deprecated.
+---@field SourceGroupOwnerId? integer Deprecated.
+---@field SourcePortRange? string Deprecated.
+---@field SourcePrefixListId? string Deprecated.
 
 ---@class ecs.AuthorizeSecurityGroupParams.PermissionsItem
----@field Description? string
----@field DestCidrIp? string
----@field IpProtocol? string
----@field Ipv6DestCidrIp? string
----@field Ipv6SourceCidrIp? string
----@field NicType? string
----@field Policy? string
----@field PortRange? string
----@field PortRangeListId? string
----@field Priority? string
----@field SourceCidrIp? string
----@field SourceGroupId? string
----@field SourceGroupOwnerAccount? string
----@field SourceGroupOwnerId? integer
----@field SourcePortRange? string
----@field SourcePrefixListId? string
+---@field Description? string The description of the security group rule.
+---@field DestCidrIp? string The destination IPv4 CIDR block.
+---@field IpProtocol? string The network-layer or transport-layer protocol.
+---@field Ipv6DestCidrIp? string The destination IPv6 CIDR block.
+---@field Ipv6SourceCidrIp? string The source IPv6 CIDR block for which you want to set access permissions.
+---@field NicType? string The network interface controller (NIC) type for a classic network security group rule.
+---@field Policy? string Settings for access permissions.
+---@field PortRange? string The range of destination ports that correspond to the protocol for the security group.
+---@field PortRangeListId? string The port address book ID.
+---@field Priority? string The priority of the security group rule.
+---@field SourceCidrIp? string The source IPv4 CIDR block for which you want to set access permissions.
+---@field SourceGroupId? string The ID of the source security group for which you want to set access permissions.
+---@field SourceGroupOwnerAccount? string The Alibaba Cloud account that owns the source security group when you set a cross-account security group rule.
+---@field SourceGroupOwnerId? integer The ID of the Alibaba Cloud account that owns the source security group when you set a cross-account security group...
+---@field SourcePortRange? string The range of source ports that correspond to the protocol for the security group.
+---@field SourcePrefixListId? string The ID of the source prefix list for which you want to set access permissions.
 
 --- Parameters of AuthorizeSecurityGroupEgress.
 ---@class ecs.AuthorizeSecurityGroupEgressParams
----@field ClientToken? string
----@field Description? string
----@field DestCidrIp? string
----@field DestGroupId? string
----@field DestGroupOwnerAccount? string
----@field DestGroupOwnerId? integer
----@field DestPrefixListId? string
----@field IpProtocol? string
----@field Ipv6DestCidrIp? string
----@field Ipv6SourceCidrIp? string
----@field NicType? string
+---@field ClientToken? string A client token used to ensure the idempotence of the request.
+---@field Description? string Deprecated.
+---@field DestCidrIp? string Deprecated.
+---@field DestGroupId? string Deprecated.
+---@field DestGroupOwnerAccount? string Deprecated.
+---@field DestGroupOwnerId? integer Deprecated.
+---@field DestPrefixListId? string Deprecated.
+---@field IpProtocol? string Deprecated.
+---@field Ipv6DestCidrIp? string Deprecated.
+---@field Ipv6SourceCidrIp? string Deprecated.
+---@field NicType? string Deprecated.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Permissions? ecs.AuthorizeSecurityGroupEgressParams.PermissionsItem[]
----@field Policy? string
----@field PortRange? string
----@field Priority? string
----@field RegionId string
+---@field Permissions? ecs.AuthorizeSecurityGroupEgressParams.PermissionsItem[] The security group rules.
+---@field Policy? string Deprecated.
+---@field PortRange? string Deprecated.
+---@field Priority? string Deprecated.
+---@field RegionId? string The region ID of the source security group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
----@field SourceCidrIp? string
----@field SourcePortRange? string
+---@field SecurityGroupId string The security group ID.
+---@field SourceCidrIp? string Deprecated.
+---@field SourcePortRange? string Deprecated.
 
 ---@class ecs.AuthorizeSecurityGroupEgressParams.PermissionsItem
----@field Description? string
----@field DestCidrIp? string
----@field DestGroupId? string
----@field DestGroupOwnerAccount? string
----@field DestGroupOwnerId? integer
----@field DestPrefixListId? string
----@field IpProtocol? string
----@field Ipv6DestCidrIp? string
----@field Ipv6SourceCidrIp? string
----@field NicType? string
----@field Policy? string
----@field PortRange? string
----@field PortRangeListId? string
----@field Priority? string
----@field SourceCidrIp? string
----@field SourcePortRange? string
+---@field Description? string The description of the security group rule.
+---@field DestCidrIp? string The destination IPv4 CIDR block for which you want to configure access permissions.
+---@field DestGroupId? string The ID of the destination security group for which you want to configure access permissions.
+---@field DestGroupOwnerAccount? string The Alibaba Cloud account that owns the destination security group when you configure cross-account security group...
+---@field DestGroupOwnerId? integer The ID of the Alibaba Cloud account that owns the destination security group when you configure cross-account...
+---@field DestPrefixListId? string The ID of the destination prefix list for which you want to configure access permissions.
+---@field IpProtocol? string The network-layer or transport-layer protocol.
+---@field Ipv6DestCidrIp? string The destination IPv6 CIDR block for which you want to configure access permissions.
+---@field Ipv6SourceCidrIp? string The source IPv6 CIDR block.
+---@field NicType? string The network interface controller (NIC) type of the security group rule for classic network type security groups.
+---@field Policy? string The access permission.
+---@field PortRange? string The range of destination ports that correspond to the protocol.
+---@field PortRangeListId? string The port list ID.
+---@field Priority? string The priority of the security group rule.
+---@field SourceCidrIp? string The source IPv4 CIDR block.
+---@field SourcePortRange? string The range of source ports that correspond to the protocol.
 
 --- Parameters of CancelAutoSnapshotPolicy.
 ---@class ecs.CancelAutoSnapshotPolicyParams
----@field autoSnapshotPolicyId? string
----@field diskIds string[]|string
+---@field autoSnapshotPolicyId? string The ID of the automatic snapshot policy that you want to cancel.
+---@field diskIds string[]|string The IDs of the cloud disks.
 ---@field OwnerId? integer
----@field regionId string
+---@field regionId string The region ID of the automatic snapshot policy and cloud disks.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of CancelCopyImage.
 ---@class ecs.CancelCopyImageParams
----@field ImageId string
+---@field ImageId string The ID of the image that is being copied.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the destination image.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of CancelImagePipelineExecution.
 ---@class ecs.CancelImagePipelineExecutionParams
----@field ExecutionId string
+---@field ExecutionId string The ID of the building task.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TemplateTag? ecs.CancelImagePipelineExecutionParams.TemplateTagItem[]
+---@field TemplateTag? ecs.CancelImagePipelineExecutionParams.TemplateTagItem[] This parameter is not publicly available.
 
 ---@class ecs.CancelImagePipelineExecutionParams.TemplateTagItem
----@field Key? string
----@field Value? string
+---@field Key? string This parameter is not publicly available.
+---@field Value? string This parameter is not publicly available.
 
 --- Parameters of CancelPhysicalConnection.
 ---@class ecs.CancelPhysicalConnectionParams
 ---@field ClientToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PhysicalConnectionId string
----@field RegionId string
+---@field PhysicalConnectionId string This parameter is required.
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
 
 --- Parameters of CancelSimulatedSystemEvents.
 ---@class ecs.CancelSimulatedSystemEventsParams
----@field EventId string[]
+---@field EventId string[] The list of system event IDs.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of CancelTask.
 ---@class ecs.CancelTaskParams
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TaskId string
+---@field TaskId string The task ID.
 
 --- Parameters of CloneDisks.
 ---@class ecs.CloneDisksParams
----@field Arn? ecs.CloneDisksParams.ArnItem[]
----@field BurstingEnabled? boolean
----@field ClientToken? string
----@field DiskCategory string
----@field DiskName? string
----@field DryRun? string
----@field Encrypted? boolean
----@field KmsKeyId? string
----@field MultiAttach string
+---@field Arn? ecs.CloneDisksParams.ArnItem[] This parameter is not publicly available.
+---@field BurstingEnabled? boolean Specifies whether to enable the performance burst feature for the new disk.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DiskCategory string The category of the new disk.
+---@field DiskName? string The name of the disk.
+---@field DryRun? string Specifies whether to perform only a dry run, without performing the actual request.
+---@field Encrypted? boolean Specifies whether the new disk is encrypted.
+---@field KmsKeyId? string The key ID of the KMS key used by the new disk.
+---@field MultiAttach string Specifies whether to enable the multi-attach attribute for the new disk.
 ---@field OwnerId? integer
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PerformanceLevel? string The performance level (PL) of the new standard SSD.
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the disk belongs.
 ---@field ResourceOwnerId? integer
----@field Size integer
----@field SourceDiskId string
----@field Tag? ecs.CloneDisksParams.TagItem[]
+---@field Size integer The capacity of the new disk.
+---@field SourceDiskId string The ID of the source disk.
+---@field Tag? ecs.CloneDisksParams.TagItem[] The list of tags for the disk.
 
 ---@class ecs.CloneDisksParams.ArnItem
----@field AssumeRoleFor? string
----@field Rolearn? string
----@field RoleType? string
+---@field AssumeRoleFor? string This parameter is not publicly available.
+---@field Rolearn? string This parameter is not publicly available.
+---@field RoleType? string This parameter is not publicly available.
 
 ---@class ecs.CloneDisksParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the disk.
+---@field Value? string The tag value of the disk.
 
 --- Parameters of ConnectRouterInterface.
 ---@class ecs.ConnectRouterInterfaceParams
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RouterInterfaceId string
+---@field RouterInterfaceId string This parameter is required.
 
 --- Parameters of ConvertNatPublicIpToEip.
 ---@class ecs.ConvertNatPublicIpToEipParams
----@field InstanceId string
+---@field InstanceId string The instance ID of the instance whose public IP address you want to convert.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of CopyImage.
 ---@class ecs.CopyImageParams
----@field ClientToken? string
----@field DestinationDescription? string
----@field DestinationImageName? string
----@field DestinationRegionId? string
----@field DryRun? boolean
----@field EncryptAlgorithm? string
----@field Encrypted? boolean
----@field ImageId string
----@field KMSKeyId? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DestinationDescription? string The description of the copied image.
+---@field DestinationImageName? string The name of the copied image.
+---@field DestinationRegionId? string The ID of the destination region.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field EncryptAlgorithm? string This parameter is not publicly available.
+---@field Encrypted? boolean Specifies whether to encrypt the copied image.
+---@field ImageId string The ID of the source custom image.
+---@field KMSKeyId? string The ID of the key used to encrypt the image.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID of the source custom image.
+---@field ResourceGroupId? string The resource group ID of the copied image.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.CopyImageParams.TagItem[]
+---@field Tag? ecs.CopyImageParams.TagItem[] The tags.
 
 ---@class ecs.CopyImageParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the copied image.
+---@field Value? string The tag value of the copied image.
 
 --- Parameters of CopySnapshot.
 ---@class ecs.CopySnapshotParams
----@field Arn? ecs.CopySnapshotParams.ArnItem[]
----@field ClientToken? string
----@field DestinationRegionId string
----@field DestinationSnapshotDescription string
----@field DestinationSnapshotName string
----@field DestinationStorageLocationArn? string
----@field Encrypted? boolean
----@field KMSKeyId? string
+---@field Arn? ecs.CopySnapshotParams.ArnItem[] This parameter is in invitational preview and is not publicly available.
+---@field ClientToken? string Ensures the idempotence of the request.
+---@field DestinationRegionId string The ID of the destination region for the new snapshot.
+---@field DestinationSnapshotDescription string The description of the new snapshot.
+---@field DestinationSnapshotName string The name of the new snapshot.
+---@field DestinationStorageLocationArn? string This parameter is not publicly available.
+---@field Encrypted? boolean Specifies whether to encrypt the cloud disk.
+---@field KMSKeyId? string The customer master key (CMK) in the destination region.
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID of the source snapshot.
+---@field ResourceGroupId? string This parameter is not publicly available.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RetentionDays? integer
----@field SnapshotId string
----@field Tag? ecs.CopySnapshotParams.TagItem[]
+---@field RetentionDays? integer The retention period of the new snapshot, in days.
+---@field SnapshotId string The ID of the source snapshot.
+---@field Tag? ecs.CopySnapshotParams.TagItem[] The tag information of the new snapshot.
 
 ---@class ecs.CopySnapshotParams.ArnItem
----@field AssumeRoleFor? integer
----@field Rolearn? string
----@field RoleType? string
+---@field AssumeRoleFor? integer This parameter is not publicly available.
+---@field Rolearn? string This parameter is not publicly available.
+---@field RoleType? string This parameter is not publicly available.
 
 ---@class ecs.CopySnapshotParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the new snapshot.
+---@field Value? string The tag value of the new snapshot.
 
 --- Parameters of CreateActivation.
 ---@class ecs.CreateActivationParams
----@field ClientToken? string
----@field Description? string
----@field InstanceCount? integer
----@field InstanceName? string
----@field IpAddressRange? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the activation code.
+---@field InstanceCount? integer The maximum number of times that the activation code can be used to register managed instances.
+---@field InstanceName? string The default instance name prefix.
+---@field IpAddressRange? string The IP addresses of hosts that are allowed to use the activation code.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the activation code belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.CreateActivationParams.TagItem[]
----@field TimeToLiveInHours? integer
+---@field Tag? ecs.CreateActivationParams.TagItem[] The tags.
+---@field TimeToLiveInHours? integer The validity period of the activation code.
 
 ---@class ecs.CreateActivationParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the managed instance activation code.
+---@field Value? string The tag value of the managed instance activation code.
 
 --- Parameters of CreateAutoProvisioningGroup.
 ---@class ecs.CreateAutoProvisioningGroupParams
----@field AutoProvisioningGroupName? string
----@field AutoProvisioningGroupType? string
+---@field AutoProvisioningGroupName? string The name of the auto provisioning group.
+---@field AutoProvisioningGroupType? string The delivery type of the auto provisioning group.
 ---@field CandidateOptions? ecs.CreateAutoProvisioningGroupParams.CandidateOptions
----@field ClientToken? string
----@field DataDiskConfig? ecs.CreateAutoProvisioningGroupParams.DataDiskConfigItem[]
----@field DefaultTargetCapacityType? string
----@field Description? string
----@field ExcessCapacityTerminationPolicy? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DataDiskConfig? ecs.CreateAutoProvisioningGroupParams.DataDiskConfigItem[] The list of data disk configurations.
+---@field DefaultTargetCapacityType? string The billing method for the capacity difference when the sum of PayAsYouGoTargetCapacity and SpotTargetCapacity is...
+---@field Description? string The description of the auto provisioning group.
+---@field ExcessCapacityTerminationPolicy? string Specifies whether to release instances when the real-time capacity of the auto provisioning group exceeds the target...
 ---@field ExecutionMode? string
----@field HibernationOptionsConfigured? boolean
+---@field HibernationOptionsConfigured? boolean This parameter is in invitational preview and is not publicly available.
 ---@field LaunchConfiguration? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration
----@field LaunchTemplateConfig? ecs.CreateAutoProvisioningGroupParams.LaunchTemplateConfigItem[]
----@field LaunchTemplateId? string
----@field LaunchTemplateVersion? string
----@field MaxSpotPrice? number
----@field MinTargetCapacity? string
+---@field LaunchTemplateConfig? ecs.CreateAutoProvisioningGroupParams.LaunchTemplateConfigItem[] The list of extended launch templates.
+---@field LaunchTemplateId? string The ID of the instance launch template associated with the auto provisioning group.
+---@field LaunchTemplateVersion? string The version of the instance launch template associated with the auto provisioning group.
+---@field MaxSpotPrice? number The maximum price for spot instances in the auto provisioning group.
+---@field MinTargetCapacity? string The target minimum capacity of the auto provisioning group.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PayAsYouGoAllocationStrategy? string
----@field PayAsYouGoTargetCapacity? string
----@field PrePaidOptions? ecs.CreateAutoProvisioningGroupParams.PrePaidOptions
----@field RegionId string
----@field ResourceGroupId? string
+---@field PayAsYouGoAllocationStrategy? string The policy for creating pay-as-you-go instances.
+---@field PayAsYouGoTargetCapacity? string The target capacity of pay-as-you-go instances in the auto provisioning group.
+---@field PrePaidOptions? ecs.CreateAutoProvisioningGroupParams.PrePaidOptions The detailed capacity configuration for subscription instances.
+---@field RegionId? string The ID of the region in which to create the auto provisioning group.
+---@field ResourceGroupId? string The ID of the resource group to which the auto provisioning group belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourcePoolOptions? ecs.CreateAutoProvisioningGroupParams.ResourcePoolOptions|string
----@field SpotAllocationStrategy? string
----@field SpotInstanceInterruptionBehavior? string
----@field SpotInstancePoolsToUseCount? integer
----@field SpotTargetCapacity? string
----@field SystemDiskConfig? ecs.CreateAutoProvisioningGroupParams.SystemDiskConfigItem[]
----@field Tag? ecs.CreateAutoProvisioningGroupParams.TagItem[]
----@field TerminateInstances? boolean
----@field TerminateInstancesWithExpiration? boolean
----@field TotalTargetCapacity string
----@field ValidFrom? string
----@field ValidUntil? string
+---@field ResourcePoolOptions? ecs.CreateAutoProvisioningGroupParams.ResourcePoolOptions|string The resource pool policy used to create instances.
+---@field SpotAllocationStrategy? string The policy for creating spot instances.
+---@field SpotInstanceInterruptionBehavior? string The action to take when a spot instance is interrupted.
+---@field SpotInstancePoolsToUseCount? integer Takes effect only when SpotAllocationStrategy is set to lowest-price.
+---@field SpotTargetCapacity? string The target capacity of spot instances in the auto provisioning group.
+---@field SystemDiskConfig? ecs.CreateAutoProvisioningGroupParams.SystemDiskConfigItem[] The list of system disk configurations.
+---@field Tag? ecs.CreateAutoProvisioningGroupParams.TagItem[] The tags to attach to the auto provisioning group.
+---@field TerminateInstances? boolean Specifies whether to release instances auto provisioning group when the auto-provisioning group is deleted.
+---@field TerminateInstancesWithExpiration? boolean Specifies whether to release instances auto provisioning group when the auto-provisioning group expires.
+---@field TotalTargetCapacity string The total target capacity of the auto provisioning group.
+---@field ValidFrom? string The time when the auto provisioning group starts.
+---@field ValidUntil? string The time when the auto provisioning group expires.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.CandidateOptions
 ---@field Evaluate? boolean
 ---@field TimeoutMinutes? integer
 
 ---@class ecs.CreateAutoProvisioningGroupParams.DataDiskConfigItem
----@field DiskCategory? string
+---@field DiskCategory? string The category of the data disk.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration
----@field Arn? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.ArnItem[]
----@field AutoReleaseTime? string
----@field AutoRenew? boolean
----@field AutoRenewPeriod? integer
----@field CpuOptions? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.CpuOptions
----@field CreditSpecification? string
----@field DataDisk? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.DataDiskItem[]
----@field DeploymentSetId? string
----@field HostName? string
----@field HostNames? string[]
----@field ImageFamily? string
----@field ImageId? string
----@field ImageOptions? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.ImageOptions
----@field InstanceDescription? string
----@field InstanceName? string
----@field InternetChargeType? string
----@field InternetMaxBandwidthIn? integer
----@field InternetMaxBandwidthOut? integer
----@field IoOptimized? string
----@field KeyPairName? string
----@field Password? string
----@field PasswordInherit? boolean
----@field Period? integer
----@field PeriodUnit? string
----@field RamRoleName? string
----@field ResourceGroupId? string
+---@field Arn? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.ArnItem[] This parameter is in invitational preview and is not publicly available.
+---@field AutoReleaseTime? string The automatic release time of the pay-as-you-go instance.
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal.
+---@field AutoRenewPeriod? integer The auto-renewal period.
+---@field CpuOptions? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.CpuOptions The CPU-related configurations.
+---@field CreditSpecification? string The running mode of the burstable instance.
+---@field DataDisk? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.DataDiskItem[] The list of data disk configurations in the launch configuration.
+---@field DeploymentSetId? string The ID of the deployment set.
+---@field HostName? string The hostname of the instance.
+---@field HostNames? string[] The list of hostnames for one or more instances.
+---@field ImageFamily? string The name of the image family.
+---@field ImageId? string The ID of the image used to create instances.
+---@field ImageOptions? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.ImageOptions The image-related property information.
+---@field InstanceDescription? string The description of the instance.
+---@field InstanceName? string The name of the instance.
+---@field InternetChargeType? string The billing method for network usage.
+---@field InternetMaxBandwidthIn? integer The maximum inbound public bandwidth.
+---@field InternetMaxBandwidthOut? integer The maximum outbound public bandwidth.
+---@field IoOptimized? string Specifies whether the instance is I/O optimized.
+---@field KeyPairName? string The name of the key pair.
+---@field Password? string The password of the instance.
+---@field PasswordInherit? boolean Specifies whether to use the password preset in the image.
+---@field Period? integer The subscription duration of the resource.
+---@field PeriodUnit? string The unit of the subscription billable methods duration.
+---@field RamRoleName? string The name of the instance RAM role.
+---@field ResourceGroupId? string The ID of the resource group to which the instance belongs.
 ---@field SchedulerOptions? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.SchedulerOptions
----@field SecurityEnhancementStrategy? string
----@field SecurityGroupId? string
----@field SecurityGroupIds? string[]
+---@field SecurityEnhancementStrategy? string Specifies whether to enable security hardening.
+---@field SecurityGroupId? string The ID of the security group to which the instance belongs.
+---@field SecurityGroupIds? string[] The list of security groups to which the instance belongs.
 ---@field SecurityOptions? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.SecurityOptions
----@field SpotDuration? integer
----@field SpotInterruptionBehavior? string
----@field SystemDisk? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.SystemDisk
----@field SystemDiskCategory? string
----@field SystemDiskDescription? string
----@field SystemDiskName? string
----@field SystemDiskPerformanceLevel? string
----@field SystemDiskSize? integer
----@field Tag? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.TagItem[]
----@field UserData? string
+---@field SpotDuration? integer The protection period of the spot instance.
+---@field SpotInterruptionBehavior? string The break mode of the spot instance.
+---@field SystemDisk? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.SystemDisk The system disk information of the instance.
+---@field SystemDiskCategory? string The category of the system disk.
+---@field SystemDiskDescription? string The description of the system disk.
+---@field SystemDiskName? string The name of the system disk.
+---@field SystemDiskPerformanceLevel? string The performance level (PL) of the enterprise SSD used as the system disk.
+---@field SystemDiskSize? integer The size of the system disk.
+---@field Tag? ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.TagItem[] The list of tags in the launch configuration.
+---@field UserData? string Instance user data of the instance.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.ArnItem
----@field AssumeRoleFor? integer
----@field Rolearn? string
----@field RoleType? string
+---@field AssumeRoleFor? integer This parameter is in invitational preview and is not publicly available.
+---@field Rolearn? string This parameter is in invitational preview and is not publicly available.
+---@field RoleType? string This parameter is in invitational preview and is not publicly available.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.CpuOptions
----@field Core? integer
----@field ThreadsPerCore? integer
+---@field Core? integer The number of CPU cores.
+---@field ThreadsPerCore? integer The number of threads per CPU core.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.DataDiskItem
----@field AutoSnapshotPolicyId? string
----@field BurstingEnabled? boolean
----@field Category? string
----@field DeleteWithInstance? boolean
----@field Description? string
----@field Device? string
----@field DiskName? string
----@field EncryptAlgorithm? string
----@field Encrypted? boolean
----@field KmsKeyId? string
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
----@field Size? integer
----@field SnapshotId? string
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy applied to the data disk.
+---@field BurstingEnabled? boolean Specifies whether to enable the performance burst feature.
+---@field Category? string The category of data disk N.
+---@field DeleteWithInstance? boolean Specifies whether the data disk is released when the instance is released.
+---@field Description? string The description of the data disk.
+---@field Device? string The mount point of the data disk.
+---@field DiskName? string The name of the data disk.
+---@field EncryptAlgorithm? string This parameter is not publicly available.
+---@field Encrypted? boolean Specifies whether data disk N is encrypted.
+---@field KmsKeyId? string The ID of the KMS key for the data disk.
+---@field PerformanceLevel? string The performance level of the enterprise SSD used as a data disk.
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk.
+---@field Size? integer The size of data disk N.
+---@field SnapshotId? string The ID of the snapshot used to create data disk N.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.ImageOptions
----@field LoginAsNonRoot? boolean
+---@field LoginAsNonRoot? boolean Specifies whether instances that use this image support logon with the ecs-user user.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.SchedulerOptions
 ---@field DedicatedHostClusterId? string
@@ -610,282 +610,282 @@
 ---@field TrustedSystemMode? string
 
 ---@class ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.SystemDisk
----@field AutoSnapshotPolicyId? string
----@field BurstingEnabled? boolean
----@field EncryptAlgorithm? string
----@field Encrypted? string
----@field KMSKeyId? string
----@field ProvisionedIops? integer
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy to apply to the system disk.
+---@field BurstingEnabled? boolean Specifies whether to enable the performance burst feature.
+---@field EncryptAlgorithm? string The encryption algorithm for the system disk.
+---@field Encrypted? string Specifies whether to encrypt system disk N.
+---@field KMSKeyId? string The KMS key ID of the system disk.
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.LaunchConfiguration.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the instance.
+---@field Value? string The tag value of the instance.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.LaunchTemplateConfigItem
----@field Architectures? string[]
----@field BurstablePerformance? string
----@field Cores? integer[]
----@field ExcludedInstanceTypes? string[]
----@field ImageId? string
----@field InstanceFamilyLevel? string
----@field InstanceType? string
----@field MaxPrice? number
----@field MaxQuantity? integer
----@field Memories? integer[]
----@field Priority? integer
----@field VSwitchId? string
----@field WeightedCapacity? number
+---@field Architectures? string[] The list of architecture types for instance types.
+---@field BurstablePerformance? string Specifies whether to include burstable instance types.
+---@field Cores? integer[] The list of vCPU core counts for instance types.
+---@field ExcludedInstanceTypes? string[] The list of instance types to exclude.
+---@field ImageId? string The image ID.
+---@field InstanceFamilyLevel? string The level of the instance family, which is used to filter instance types that meet the requirements.
+---@field InstanceType? string The instance type in the extended launch template.
+---@field MaxPrice? number The maximum price for spot instances in the extended launch template.
+---@field MaxQuantity? integer This parameter is in invitational preview and is not publicly available.
+---@field Memories? integer[] The list of memory sizes for instance types.
+---@field Priority? integer The priority of the extended launch template.
+---@field VSwitchId? string The ID of the vSwitch to which the ECS instance in the extended launch template is connected.
+---@field WeightedCapacity? number The weight of the instance type in the extended launch template.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.PrePaidOptions
----@field SpecifyCapacityDistribution? ecs.CreateAutoProvisioningGroupParams.PrePaidOptions.SpecifyCapacityDistributionItem[]
+---@field SpecifyCapacityDistribution? ecs.CreateAutoProvisioningGroupParams.PrePaidOptions.SpecifyCapacityDistributionItem[] The minimum capacity set for different instance types.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.PrePaidOptions.SpecifyCapacityDistributionItem
----@field InstanceTypes? string[]
----@field MinTargetCapacity? integer
+---@field InstanceTypes? string[] The set of instance types.
+---@field MinTargetCapacity? integer The minimum number of instances to deliver within the InstanceTypes range.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.ResourcePoolOptions
----@field PrivatePoolIds? string[]
----@field Strategy? string
+---@field PrivatePoolIds? string[] The list of private pool IDs.
+---@field Strategy? string The resource pool includes private pools generated after elasticity assurance or capacity reservation takes effect,...
 
 ---@class ecs.CreateAutoProvisioningGroupParams.SystemDiskConfigItem
----@field DiskCategory? string
+---@field DiskCategory? string The category of the system disk.
 
 ---@class ecs.CreateAutoProvisioningGroupParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the auto provisioning group.
+---@field Value? string The tag value of the auto provisioning group.
 
 --- Parameters of CreateAutoSnapshotPolicy.
 ---@class ecs.CreateAutoSnapshotPolicyParams
----@field AssociationType? string
----@field autoSnapshotPolicyName? string
----@field CopiedSnapshotsRetentionDays? integer
----@field CopyEncryptionConfiguration? ecs.CreateAutoSnapshotPolicyParams.CopyEncryptionConfiguration
----@field EnableCrossRegionCopy? boolean
+---@field AssociationType? string The association type between the automatic snapshot policy and target resources.
+---@field autoSnapshotPolicyName? string The name of the automatic snapshot policy.
+---@field CopiedSnapshotsRetentionDays? integer The retention period of cross-region snapshot replicas.
+---@field CopyEncryptionConfiguration? ecs.CreateAutoSnapshotPolicyParams.CopyEncryptionConfiguration The backup encryption parameter object for snapshot geo-redundancy.
+---@field EnableCrossRegionCopy? boolean Specifies whether to allow automatic cross-region replication.
 ---@field OwnerId? integer
----@field regionId string
----@field repeatWeekdays string[]|string
----@field ResourceGroupId? string
+---@field regionId string The region to which the automatic snapshot policy belongs.
+---@field repeatWeekdays string[]|string The days of the week on which automatic snapshots are created.
+---@field ResourceGroupId? string The resource group ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field retentionDays integer
----@field StorageLocationArn? string
----@field Tag? ecs.CreateAutoSnapshotPolicyParams.TagItem[]
----@field TargetCopyRegions? string[]|string
----@field TargetTags? ecs.CreateAutoSnapshotPolicyParams.TargetTagsItem[]
----@field timePoints string[]|string
+---@field retentionDays integer The retention period of automatic snapshots.
+---@field StorageLocationArn? string This parameter is not publicly available.
+---@field Tag? ecs.CreateAutoSnapshotPolicyParams.TagItem[] The tags of the automatic snapshot policy.
+---@field TargetCopyRegions? string[]|string The destination region to which snapshots are replicated across regions.
+---@field TargetTags? ecs.CreateAutoSnapshotPolicyParams.TargetTagsItem[] The list of target resource tags.
+---@field timePoints string[]|string The points in time at which automatic snapshots are created.
 
 ---@class ecs.CreateAutoSnapshotPolicyParams.CopyEncryptionConfiguration
----@field Arn? ecs.CreateAutoSnapshotPolicyParams.CopyEncryptionConfiguration.ArnItem[]
----@field Encrypted? boolean
----@field KMSKeyId? string
+---@field Arn? ecs.CreateAutoSnapshotPolicyParams.CopyEncryptionConfiguration.ArnItem[] This parameter is not publicly available.
+---@field Encrypted? boolean Specifies whether to enable encryption for cross-region snapshot backup.
+---@field KMSKeyId? string The KMS key ID used for encrypted cross-region snapshot backup.
 
 ---@class ecs.CreateAutoSnapshotPolicyParams.CopyEncryptionConfiguration.ArnItem
----@field AssumeRoleFor? integer
----@field Rolearn? string
----@field RoleType? string
+---@field AssumeRoleFor? integer This parameter is not publicly available.
+---@field Rolearn? string This parameter is not publicly available.
+---@field RoleType? string This parameter is not publicly available.
 
 ---@class ecs.CreateAutoSnapshotPolicyParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the automatic snapshot policy.
+---@field Value? string The tag value of the automatic snapshot policy.
 
 ---@class ecs.CreateAutoSnapshotPolicyParams.TargetTagsItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key.
+---@field Value? string The tag value.
 
 --- Parameters of CreateCapacityReservation.
 ---@class ecs.CreateCapacityReservationParams
----@field ClientToken? string
----@field Description? string
----@field EndTime? string
----@field EndTimeType? string
----@field InstanceAmount integer
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the capacity reservation.
+---@field EndTime? string The expiration time of the capacity reservation.
+---@field EndTimeType? string The release mode of the capacity reservation.
+---@field InstanceAmount integer The total number of instances to reserve for a single instance type.
 ---@field InstanceChargeType? string
----@field InstanceType string
+---@field InstanceType string The instance type.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Platform? string
+---@field Platform? string The operating system type of the image used by the instance.
 ---@field PrivatePoolOptions? ecs.CreateCapacityReservationParams.PrivatePoolOptions
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID of the capacity reservation.
+---@field ResourceGroupId? string The ID of the enterprise resource group to which the capacity reservation belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime? string
----@field Tag? ecs.CreateCapacityReservationParams.TagItem[]
----@field ZoneId string[]
+---@field StartTime? string The effective mode of the capacity reservation.
+---@field Tag? ecs.CreateCapacityReservationParams.TagItem[] The list of tag pairs bound to the capacity reservation.
+---@field ZoneId string[] The zone ID of the capacity reservation.
 
 ---@class ecs.CreateCapacityReservationParams.PrivatePoolOptions
----@field MatchCriteria? string
----@field Name? string
+---@field MatchCriteria? string The type of the private pool generated after the capacity reservation takes effect.
+---@field Name? string The name of the capacity reservation.
 
 ---@class ecs.CreateCapacityReservationParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the capacity reservation.
+---@field Value? string The tag value of the capacity reservation.
 
 --- Parameters of CreateCommand.
 ---@class ecs.CreateCommandParams
----@field ClientToken? string
----@field CommandContent string
----@field ContentEncoding? string
----@field Description? string
----@field EnableParameter? boolean
----@field Launcher? string
----@field Name string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field CommandContent string The Base64-encoded content of the command.
+---@field ContentEncoding? string The encoding mode of the command content (CommandContent).
+---@field Description? string The command description.
+---@field EnableParameter? boolean Specifies whether the command uses custom parameters.
+---@field Launcher? string The bootstrap program for script execution.
+---@field Name string The command name.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the command belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.CreateCommandParams.TagItem[]
----@field Timeout? integer
----@field Type string
----@field WorkingDir? string
+---@field Tag? ecs.CreateCommandParams.TagItem[] The tags.
+---@field Timeout? integer The maximum timeout period for command execution on the ECS instance.
+---@field Type string The type of the command.
+---@field WorkingDir? string The directory where the command is run on the ECS instance.
 
 ---@class ecs.CreateCommandParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the command.
+---@field Value? string The tag value of the command.
 
 --- Parameters of CreateDedicatedHostCluster.
 ---@class ecs.CreateDedicatedHostClusterParams
----@field DedicatedHostClusterName? string
----@field Description? string
----@field DryRun? boolean
+---@field DedicatedHostClusterName? string The name of the dedicated host cluster.
+---@field Description? string The description of the dedicated host cluster.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID of the dedicated host cluster.
+---@field ResourceGroupId? string The ID of the resource group to which the dedicated host cluster belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.CreateDedicatedHostClusterParams.TagItem[]
----@field ZoneId string
+---@field Tag? ecs.CreateDedicatedHostClusterParams.TagItem[] The tags.
+---@field ZoneId string The zone ID of the dedicated host cluster.
 
 ---@class ecs.CreateDedicatedHostClusterParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the dedicated host cluster.
+---@field Value? string The tag value of the dedicated host cluster.
 
 --- Parameters of CreateDeploymentSet.
 ---@class ecs.CreateDeploymentSetParams
----@field Affinity? integer
----@field ClientToken? string
----@field DeploymentSetName? string
----@field Description? string
----@field Domain? string
----@field Granularity? string
----@field GroupCount? integer
----@field OnUnableToRedeployFailedInstance? string
+---@field Affinity? integer The affinity level of the deployment set.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DeploymentSetName? string The name of the deployment set.
+---@field Description? string The description of the deployment set.
+---@field Domain? string This parameter is deprecated.
+---@field Granularity? string This parameter is deprecated.
+---@field GroupCount? integer The number of groups for the high availability group strategy.
+---@field OnUnableToRedeployFailedInstance? string The emergency solution to use when an instance in the deployment set cannot be evenly distributed to available...
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the deployment set.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Strategy? string
----@field Type? string
+---@field Strategy? string The deployment strategy.
+---@field Type? string The deployment type.
 
 --- Parameters of CreateDiagnosticMetricSet.
 ---@class ecs.CreateDiagnosticMetricSetParams
----@field Description? string
----@field MetricIds string[]
----@field MetricSetName? string
----@field RegionId string
----@field ResourceType string
+---@field Description? string The description of the diagnostic metric set.
+---@field MetricIds string[] The list of diagnostic metrics.
+---@field MetricSetName? string The name of the diagnostic metric set.
+---@field RegionId? string The region ID.
+---@field ResourceType string The type of the resource to diagnose.
 
 --- Parameters of CreateDiagnosticReport.
 ---@class ecs.CreateDiagnosticReportParams
 ---@field AdditionalOptions? table<string, string>|string
----@field EndTime? string
----@field MetricSetId? string
----@field RegionId string
----@field ResourceId string
----@field StartTime? string
+---@field EndTime? string The end time.
+---@field MetricSetId? string The diagnostic metric set ID.
+---@field RegionId? string The region ID.
+---@field ResourceId string The resource ID.
+---@field StartTime? string The start time.
 
 --- Parameters of CreateDisk.
 ---@class ecs.CreateDiskParams
----@field AdvancedFeatures? string
----@field Arn? ecs.CreateDiskParams.ArnItem[]
----@field BurstingEnabled? boolean
----@field ClientToken? string
----@field Description? string
----@field DiskCategory? string
----@field DiskName? string
----@field EncryptAlgorithm? string
----@field Encrypted? boolean
----@field InstanceId? string
----@field KMSKeyId? string
----@field MultiAttach? string
+---@field AdvancedFeatures? string This parameter is not publicly available.
+---@field Arn? ecs.CreateDiskParams.ArnItem[] This parameter is not publicly available.
+---@field BurstingEnabled? boolean Specifies whether to enable the performance burst feature.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the disk.
+---@field DiskCategory? string The category of the data disk.
+---@field DiskName? string The name of the disk.
+---@field EncryptAlgorithm? string This parameter is not publicly available.
+---@field Encrypted? boolean Specifies whether to encrypt the disk.
+---@field InstanceId? string Creates a subscription disk and automatically attaches it to the specified subscription instance (InstanceId).
+---@field KMSKeyId? string The ID of the Key Management Service (KMS) key used by the disk.
+---@field MultiAttach? string Settings for the multi-attach attribute.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PerformanceLevel? string Sets the performance level when you create an enterprise SSD.
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the disk belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Size? integer
----@field SnapshotId? string
----@field StorageClusterId? string
----@field StorageSetId? string
----@field StorageSetPartitionNumber? integer
----@field Tag? ecs.CreateDiskParams.TagItem[]
----@field ZoneId? string
+---@field Size? integer Snapshot size of the disk.
+---@field SnapshotId? string The ID of the snapshot to use to create the disk.
+---@field StorageClusterId? string The ID of the dedicated block storage cluster.
+---@field StorageSetId? string The ID of the storage set.
+---@field StorageSetPartitionNumber? integer The number of partitions in the storage set.
+---@field Tag? ecs.CreateDiskParams.TagItem[] The list of tags of the disk.
+---@field ZoneId? string The ID of the zone in which to create a pay-as-you-go disk.
 
 ---@class ecs.CreateDiskParams.ArnItem
----@field AssumeRoleFor? integer
----@field Rolearn? string
----@field RoleType? string
+---@field AssumeRoleFor? integer This parameter is not publicly available.
+---@field Rolearn? string This parameter is not publicly available.
+---@field RoleType? string This parameter is not publicly available.
 
 ---@class ecs.CreateDiskParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the disk.
+---@field Value? string The tag value of the disk.
 
 --- Parameters of CreateElasticityAssurance.
 ---@class ecs.CreateElasticityAssuranceParams
----@field AssuranceTimes? string
----@field AutoRenew? boolean
----@field AutoRenewPeriod? integer
----@field ClientToken? string
----@field Description? string
----@field InstanceAmount integer
----@field InstanceCpuCoreCount? integer
----@field InstanceType string[]
+---@field AssuranceTimes? string The total number of times that the elasticity assurance can be applied.
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal.
+---@field AutoRenewPeriod? integer The auto-renewal period.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the elasticity assurance service.
+---@field InstanceAmount integer The total number of instances to be reserved for a single instance type.
+---@field InstanceCpuCoreCount? integer This parameter is deprecated.
+---@field InstanceType string[] The instance type.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
+---@field Period? integer The purchase duration.
+---@field PeriodUnit? string The unit of the purchase duration.
 ---@field PrivatePoolOptions? ecs.CreateElasticityAssuranceParams.PrivatePoolOptions
----@field RecurrenceRules? ecs.CreateElasticityAssuranceParams.RecurrenceRulesItem[]
----@field RegionId string
----@field ResourceGroupId? string
+---@field RecurrenceRules? ecs.CreateElasticityAssuranceParams.RecurrenceRulesItem[] The recurrence rules for the time-sharing elasticity assurance.
+---@field RegionId? string The region ID of the elasticity assurance service.
+---@field ResourceGroupId? string The ID of the resource group to which the elasticity assurance service belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime? string
----@field Tag? ecs.CreateElasticityAssuranceParams.TagItem[]
----@field ZoneId string[]
+---@field StartTime? string The effective period start time of the elasticity assurance service.
+---@field Tag? ecs.CreateElasticityAssuranceParams.TagItem[] The tags of the elasticity assurance service.
+---@field ZoneId string[] The zone ID within the region of the elasticity assurance service.
 
 ---@class ecs.CreateElasticityAssuranceParams.PrivatePoolOptions
----@field MatchCriteria? string
----@field Name? string
+---@field MatchCriteria? string The match mode of the elasticity assurance service.
+---@field Name? string The name of the elasticity assurance service.
 
 ---@class ecs.CreateElasticityAssuranceParams.RecurrenceRulesItem
----@field EndHour? integer
----@field RecurrenceType? string
----@field RecurrenceValue? string
----@field StartHour? integer
+---@field EndHour? integer The end time of the time-sharing assurance.
+---@field RecurrenceType? string The type of the recurrence rule.
+---@field RecurrenceValue? string The value of the recurrence rule.
+---@field StartHour? integer The effective period start hour of the time-sharing assurance.
 
 ---@class ecs.CreateElasticityAssuranceParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the elasticity assurance service.
+---@field Value? string The tag value of the elasticity assurance service.
 
 --- Parameters of CreateForwardEntry.
 ---@class ecs.CreateForwardEntryParams
----@field ExternalIp string
----@field ExternalPort string
----@field ForwardTableId string
----@field InternalIp string
----@field InternalPort string
----@field IpProtocol string
+---@field ExternalIp string This parameter is required.
+---@field ExternalPort string This parameter is required.
+---@field ForwardTableId string This parameter is required.
+---@field InternalIp string This parameter is required.
+---@field InternalPort string This parameter is required.
+---@field IpProtocol string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -896,516 +896,516 @@
 ---@field IpAddress? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VSwitchId string
+---@field VSwitchId string This parameter is required.
 
 --- Parameters of CreateHpcCluster.
 ---@class ecs.CreateHpcClusterParams
----@field ClientToken? string
----@field Description? string
----@field Name string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the HPC cluster.
+---@field Name string The name of the HPC cluster.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the HPC cluster.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of CreateImage.
 ---@class ecs.CreateImageParams
----@field Architecture? string
----@field BootMode? string
----@field ClientToken? string
----@field Description? string
----@field DetectionStrategy? string
----@field DiskDeviceMapping? ecs.CreateImageParams.DiskDeviceMappingItem[]
+---@field Architecture? string The system architecture.
+---@field BootMode? string The boot mode of the image.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the image.
+---@field DetectionStrategy? string The image detection strategy.
+---@field DiskDeviceMapping? ecs.CreateImageParams.DiskDeviceMappingItem[] The collection of disk and snapshot information used to create the custom image.
 ---@field DryRun? boolean
----@field Features? ecs.CreateImageParams.Features
----@field ImageFamily? string
----@field ImageName? string
----@field ImageVersion? string
----@field InstanceId? string
+---@field Features? ecs.CreateImageParams.Features The image feature-related properties.
+---@field ImageFamily? string The image family name.
+---@field ImageName? string The image name.
+---@field ImageVersion? string The image version.
+---@field InstanceId? string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Platform? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field Platform? string The operating system distribution.
+---@field RegionId? string The region ID of the image.
+---@field ResourceGroupId? string The ID of the resource group to which the custom image belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecureBootOptions? ecs.CreateImageParams.SecureBootOptions
----@field SnapshotId? string
----@field Tag? ecs.CreateImageParams.TagItem[]
+---@field SecureBootOptions? ecs.CreateImageParams.SecureBootOptions The Secure Boot-related parameters.
+---@field SnapshotId? string The snapshot ID used to create the custom image.
+---@field Tag? ecs.CreateImageParams.TagItem[] The tags.
 
 ---@class ecs.CreateImageParams.DiskDeviceMappingItem
----@field Device? string
----@field DiskType? string
----@field Size? integer
----@field SnapshotId? string
+---@field Device? string The device name in the custom image.
+---@field DiskType? string The type of the disk in the new image.
+---@field Size? integer The size of the disk.
+---@field SnapshotId? string The snapshot ID.
 
 ---@class ecs.CreateImageParams.Features
----@field ImdsSupport? string
+---@field ImdsSupport? string The metadata access mode of the image.
 
 ---@class ecs.CreateImageParams.SecureBootOptions
----@field SecureBootSupport? string
+---@field SecureBootSupport? string Specifies whether the image supports Secure Boot.
 
 ---@class ecs.CreateImageParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the image.
+---@field Value? string The tag value of the image.
 
 --- Parameters of CreateImageComponent.
 ---@class ecs.CreateImageComponentParams
----@field ClientToken? string
----@field ComponentType? string
----@field ComponentVersion? string
----@field Content? string
----@field Description? string
----@field Name? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field ComponentType? string The component type.
+---@field ComponentVersion? string The component version number, which is used together with the component name.
+---@field Content? string The component content, which consists of multiple commands.
+---@field Description? string The description.
+---@field Name? string The component name.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the enterprise resource group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SystemType? string
----@field Tag? ecs.CreateImageComponentParams.TagItem[]
+---@field SystemType? string The operating system supported by the component.
+---@field Tag? ecs.CreateImageComponentParams.TagItem[] The tags.
 
 ---@class ecs.CreateImageComponentParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key.
+---@field Value? string The tag value.
 
 --- Parameters of CreateImagePipeline.
 ---@class ecs.CreateImagePipelineParams
----@field AddAccount? integer[]
----@field AdvancedOptions? ecs.CreateImagePipelineParams.AdvancedOptions
----@field BaseImage? string
----@field BaseImageType string
----@field BuildContent? string
----@field ClientToken? string
----@field DeleteInstanceOnFailure? boolean
----@field Description? string
----@field ImageFamily? string
----@field ImageName? string
----@field ImageOptions? ecs.CreateImagePipelineParams.ImageOptions
----@field ImportImageOptions? ecs.CreateImagePipelineParams.ImportImageOptions
----@field InstanceType? string
----@field InternetMaxBandwidthOut? integer
----@field Name? string
----@field NvmeSupport? string
+---@field AddAccount? integer[] The Alibaba Cloud account ID to which the destination image is shared through image sharing.
+---@field AdvancedOptions? ecs.CreateImagePipelineParams.AdvancedOptions The advanced configuration.
+---@field BaseImage? string The source image.
+---@field BaseImageType string The type of the source image.
+---@field BuildContent? string The content of the image build template.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DeleteInstanceOnFailure? boolean Specifies whether to release the intermediate instance if the image fails to be built.
+---@field Description? string The description.
+---@field ImageFamily? string The destination image family.
+---@field ImageName? string The prefix of the destination image name.
+---@field ImageOptions? ecs.CreateImagePipelineParams.ImageOptions The destination image properties.
+---@field ImportImageOptions? ecs.CreateImagePipelineParams.ImportImageOptions The properties and settings for importing an image.
+---@field InstanceType? string The instance type.
+---@field InternetMaxBandwidthOut? integer The outbound public bandwidth of the intermediate instance.
+---@field Name? string The template name.
+---@field NvmeSupport? string Specifies whether the destination image supports NVMe.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field RepairItem? string[]
----@field RepairMode? string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID.
+---@field RepairItem? string[] The image repair items.
+---@field RepairMode? string The repair option in the image template.
+---@field ResourceGroupId? string The ID of the enterprise resource group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SystemDiskSize? integer
----@field Tag? ecs.CreateImagePipelineParams.TagItem[]
----@field TestContent? string
----@field ToRegionId? string[]
----@field VSwitchId? string
+---@field SystemDiskSize? integer The system disk size of the intermediate instance.
+---@field Tag? ecs.CreateImagePipelineParams.TagItem[] The tags.
+---@field TestContent? string The content of the image test template.
+---@field ToRegionId? string[] The regions to which to distribute the destination image.
+---@field VSwitchId? string The ID of the vSwitch in the VPC.
 
 ---@class ecs.CreateImagePipelineParams.AdvancedOptions
----@field ImageNameSuffix? string
----@field RetainCloudAssistant? boolean
+---@field ImageNameSuffix? string Specifies whether to disable the automatic suffix for the destination image name.
+---@field RetainCloudAssistant? boolean Specifies whether to retain Cloud Assistant.
 
 ---@class ecs.CreateImagePipelineParams.ImageOptions
----@field Description? string
----@field ImageFamily? string
----@field ImageFeatures? ecs.CreateImagePipelineParams.ImageOptions.ImageFeatures
----@field ImageName? string
----@field ImageTags? ecs.CreateImagePipelineParams.ImageOptions.ImageTagsItem[]
+---@field Description? string The description.
+---@field ImageFamily? string The destination image family.
+---@field ImageFeatures? ecs.CreateImagePipelineParams.ImageOptions.ImageFeatures The feature properties of the destination image.
+---@field ImageName? string The prefix of the destination image name.
+---@field ImageTags? ecs.CreateImagePipelineParams.ImageOptions.ImageTagsItem[] The tags of the destination image.
 
 ---@class ecs.CreateImagePipelineParams.ImageOptions.ImageFeatures
----@field NvmeSupport? string
+---@field NvmeSupport? string Specifies whether the destination image supports NVMe.
 
 ---@class ecs.CreateImagePipelineParams.ImageOptions.ImageTagsItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key.
+---@field Value? string The tag value of the resource.
 
 ---@class ecs.CreateImagePipelineParams.ImportImageOptions
----@field Architecture? string
----@field BootMode? string
----@field Description? string
----@field DiskDeviceMappings? ecs.CreateImagePipelineParams.ImportImageOptions.DiskDeviceMappingsItem[]
----@field Features? ecs.CreateImagePipelineParams.ImportImageOptions.Features
----@field ImageName? string
----@field ImportImageTags? ecs.CreateImagePipelineParams.ImportImageOptions.ImportImageTagsItem[]
----@field LicenseType? string
----@field OSType? string
----@field Platform? string
----@field RetainImportedImage? boolean
----@field RetentionStrategy? string
----@field RoleName? string
+---@field Architecture? string The system architecture of the system disk when a data disk snapshot is used as the image for the system disk.
+---@field BootMode? string The boot mode of the image.
+---@field Description? string The description of the imported image.
+---@field DiskDeviceMappings? ecs.CreateImagePipelineParams.ImportImageOptions.DiskDeviceMappingsItem[] The information about the custom image.
+---@field Features? ecs.CreateImagePipelineParams.ImportImageOptions.Features The image feature properties.
+---@field ImageName? string The name of the imported image.
+---@field ImportImageTags? ecs.CreateImagePipelineParams.ImportImageOptions.ImportImageTagsItem[] The tags of the image.
+---@field LicenseType? string The license type used to activate the operating system after the image is imported.
+---@field OSType? string The operating system type.
+---@field Platform? string The operating system version.
+---@field RetainImportedImage? boolean [Deprecated] Use ImportImageOptions.RetentionStrategy instead.
+---@field RetentionStrategy? string The data retention policy for the imported image.
+---@field RoleName? string The name of the RAM role used to import the image.
 
 ---@class ecs.CreateImagePipelineParams.ImportImageOptions.DiskDeviceMappingsItem
----@field DiskImageSize? integer
----@field Format? string
----@field OSSBucket? string
----@field OSSObject? string
+---@field DiskImageSize? integer The size of the custom image after the image is imported.
+---@field Format? string The image format.
+---@field OSSBucket? string The OSS bucket in which the image file is stored.
+---@field OSSObject? string The name (key) of the image file that is stored in the OSS bucket after the image is uploaded to OSS.
 
 ---@class ecs.CreateImagePipelineParams.ImportImageOptions.Features
----@field ImdsSupport? string
----@field NvmeSupport? string
+---@field ImdsSupport? string The metadata access mode of the image.
+---@field NvmeSupport? string Specifies whether the imported original image supports NVMe.
 
 ---@class ecs.CreateImagePipelineParams.ImportImageOptions.ImportImageTagsItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the image.
+---@field Value? string The tag value of the image.
 
 ---@class ecs.CreateImagePipelineParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key.
+---@field Value? string The tag value.
 
 --- Parameters of CreateInstance.
 ---@class ecs.CreateInstanceParams
----@field Affinity? string
----@field Arn? ecs.CreateInstanceParams.ArnItem[]
----@field AutoRenew? boolean
----@field AutoRenewPeriod? integer
----@field ClientToken? string
----@field ClusterId? string
----@field CreditSpecification? string
----@field DataDisk? ecs.CreateInstanceParams.DataDiskItem[]
----@field DedicatedHostId? string
----@field DeletionProtection? boolean
----@field DeploymentSetGroupNo? integer
----@field DeploymentSetId? string
----@field Description? string
----@field DryRun? boolean
+---@field Affinity? string Specifies whether the instance on a dedicated host is associated with the dedicated host.
+---@field Arn? ecs.CreateInstanceParams.ArnItem[] This parameter is in invitational preview and is not publicly available.
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal.
+---@field AutoRenewPeriod? integer The auto-renewal period.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field ClusterId? string The ID of the cluster in which to create the instance.
+---@field CreditSpecification? string The performance mode of the burstable instance.
+---@field DataDisk? ecs.CreateInstanceParams.DataDiskItem[] The list of data disks.
+---@field DedicatedHostId? string The ID of the dedicated host.
+---@field DeletionProtection? boolean The release protection attribute of the instance.
+---@field DeploymentSetGroupNo? integer The number of the deployment set group in which to deploy the instance.
+---@field DeploymentSetId? string The ID of the deployment set.
+---@field Description? string The description of the instance.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
 ---@field HibernationOptions? ecs.CreateInstanceParams.HibernationOptions
----@field HostName? string
----@field HpcClusterId? string
----@field HttpEndpoint? string
----@field HttpPutResponseHopLimit? integer
----@field HttpTokens? string
----@field ImageFamily? string
----@field ImageId? string
----@field InnerIpAddress? string
----@field InstanceChargeType? string
----@field InstanceName? string
----@field InstanceType string
----@field InternetChargeType? string
----@field InternetMaxBandwidthIn? integer
----@field InternetMaxBandwidthOut? integer
----@field IoOptimized? string
----@field KeyPairName? string
----@field ManagedHostId? string
----@field NodeControllerId? string
+---@field HostName? string The hostname of the server.
+---@field HpcClusterId? string The ID of the HPC cluster to which the instance belongs.
+---@field HttpEndpoint? string Specifies whether to enable the access channel for instance metadata.
+---@field HttpPutResponseHopLimit? integer This parameter is not publicly available.
+---@field HttpTokens? string Specifies whether to forcefully use the security-hardened mode (IMDSv2) to access instance metadata.
+---@field ImageFamily? string The name of the image family.
+---@field ImageId? string The ID of the image used to start the instance.
+---@field InnerIpAddress? string The internal IP address of the instance.
+---@field InstanceChargeType? string The billing method of the instance.
+---@field InstanceName? string The name of the instance.
+---@field InstanceType string The instance type.
+---@field InternetChargeType? string The billing method for network usage.
+---@field InternetMaxBandwidthIn? integer The maximum inbound public bandwidth, in Mbit/s.
+---@field InternetMaxBandwidthOut? integer The maximum outbound public bandwidth, in Mbit/s.
+---@field IoOptimized? string Specifies whether the instance is I/O optimized.
+---@field KeyPairName? string The name of the SSH key pair.
+---@field ManagedHostId? string The unique ID of the platform-managed host, such as mh-f2d3647ca21.
+---@field NodeControllerId? string This parameter is in invitational preview and is not publicly available.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Password? string
----@field PasswordInherit? boolean
----@field Period? integer
----@field PeriodUnit? string
----@field PrivateIpAddress? string
+---@field Password? string The password of the instance.
+---@field PasswordInherit? boolean Specifies whether to use the password preset in the image.
+---@field Period? integer The subscription period of the instance.
+---@field PeriodUnit? string The unit of the subscription period.
+---@field PrivateIpAddress? string The private IP address of the instance.
 ---@field PrivatePoolOptions? ecs.CreateInstanceParams.PrivatePoolOptions
----@field RamRoleName? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field RamRoleName? string The name of the instance RAM role.
+---@field RegionId? string The region ID of the instance.
+---@field ResourceGroupId? string The ID of the enterprise resource group to which the instance belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityEnhancementStrategy? string
----@field SecurityGroupId? string
----@field SpotDuration? integer
----@field SpotInterruptionBehavior? string
----@field SpotPriceLimit? number
----@field SpotStrategy? string
----@field StorageSetId? string
----@field StorageSetPartitionNumber? integer
+---@field SecurityEnhancementStrategy? string Specifies whether to enable security hardening.
+---@field SecurityGroupId? string The ID of the security group to which the new instance belongs.
+---@field SpotDuration? integer The protection period of the spot instance, in hours.
+---@field SpotInterruptionBehavior? string The break mode of the spot instance.
+---@field SpotPriceLimit? number The maximum hourly price of the instance.
+---@field SpotStrategy? string The bidding policy for the instance.
+---@field StorageSetId? string The ID of the storage set.
+---@field StorageSetPartitionNumber? integer The maximum number of partitions in the storage set.
 ---@field SystemDisk? ecs.CreateInstanceParams.SystemDisk
----@field Tag? ecs.CreateInstanceParams.TagItem[]
----@field Tenancy? string
----@field UseAdditionalService? boolean
----@field UserData? string
----@field VlanId? string
----@field VSwitchId? string
----@field ZoneId? string
+---@field Tag? ecs.CreateInstanceParams.TagItem[] The tags.
+---@field Tenancy? string Specifies whether to create the instance on a dedicated host.
+---@field UseAdditionalService? boolean Specifies whether to use the virtual machine system configuration provided by Alibaba Cloud (Windows: NTP and KMS.
+---@field UserData? string The instance user data.
+---@field VlanId? string The virtual local area network (VLAN) ID.
+---@field VSwitchId? string The ID of the vSwitch.
+---@field ZoneId? string The ID of the zone in which to create the instance.
 
 ---@class ecs.CreateInstanceParams.ArnItem
----@field AssumeRoleFor? integer
----@field Rolearn? string
----@field RoleType? string
+---@field AssumeRoleFor? integer This parameter is in invitational preview and is not publicly available.
+---@field Rolearn? string This parameter is in invitational preview and is not publicly available.
+---@field RoleType? string This parameter is in invitational preview and is not publicly available.
 
 ---@class ecs.CreateInstanceParams.DataDiskItem
----@field Category? string
----@field DeleteWithInstance? boolean
----@field Description? string
----@field Device? string
----@field DiskName? string
----@field EncryptAlgorithm? string
----@field Encrypted? boolean
----@field KMSKeyId? string
----@field PerformanceLevel? string
----@field Size? integer
----@field SnapshotId? string
----@field StorageClusterId? string
+---@field Category? string The category of data disk N.
+---@field DeleteWithInstance? boolean Specifies whether to release the data disk when the instance is released.
+---@field Description? string The description of the data disk.
+---@field Device? string The mount point of the data disk.
+---@field DiskName? string The name of the data disk.
+---@field EncryptAlgorithm? string This parameter is not publicly available.
+---@field Encrypted? boolean Specifies whether to encrypt data disk N.
+---@field KMSKeyId? string The ID of the Key Management Service (KMS) key used by the disk.
+---@field PerformanceLevel? string The performance level of the ESSD used as data disk N.
+---@field Size? integer The size of data disk N.
+---@field SnapshotId? string The ID of the snapshot used to create data disk N.
+---@field StorageClusterId? string The ID of the dedicated block storage cluster.
 
 ---@class ecs.CreateInstanceParams.HibernationOptions
----@field Configured? boolean
+---@field Configured? boolean This parameter is in invitational preview and is not publicly available.
 
 ---@class ecs.CreateInstanceParams.PrivatePoolOptions
----@field Id? string
----@field MatchCriteria? string
+---@field Id? string The ID of the private pool.
+---@field MatchCriteria? string The private pool option for launching the instance.
 
 ---@class ecs.CreateInstanceParams.SystemDisk
----@field Category? string
----@field Description? string
----@field DiskName? string
----@field PerformanceLevel? string
----@field Size? integer
----@field StorageClusterId? string
+---@field Category? string The category of the system disk.
+---@field Description? string The description of the system disk.
+---@field DiskName? string The name of the system disk.
+---@field PerformanceLevel? string The performance level of the ESSD used as the system disk.
+---@field Size? integer The size of the system disk, in GiB.
+---@field StorageClusterId? string The ID of the dedicated block storage cluster.
 
 ---@class ecs.CreateInstanceParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the instance, disk, and primary ENI.
+---@field Value? string The tag value of the instance, disk, and primary ENI.
 
 --- Parameters of CreateKeyPair.
 ---@class ecs.CreateKeyPairParams
----@field KeyPairName string
+---@field KeyPairName string The name of the key pair.
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID of the key pair.
+---@field ResourceGroupId? string The ID of the resource group to which the SSH key pair belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.CreateKeyPairParams.TagItem[]
+---@field Tag? ecs.CreateKeyPairParams.TagItem[] The tags.
 
 ---@class ecs.CreateKeyPairParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the key pair.
+---@field Value? string The tag value of the key pair.
 
 --- Parameters of CreateLaunchTemplate.
 ---@class ecs.CreateLaunchTemplateParams
----@field AutoReleaseTime? string
----@field AutoRenew? boolean
----@field AutoRenewPeriod? integer
----@field CreditSpecification? string
----@field DataDisk? ecs.CreateLaunchTemplateParams.DataDiskItem[]
----@field DeletionProtection? boolean
----@field DeploymentSetId? string
----@field Description? string
----@field EnableVmOsConfig? boolean
----@field HostName? string
----@field HttpEndpoint? string
----@field HttpPutResponseHopLimit? integer
----@field HttpTokens? string
----@field ImageId? string
----@field ImageOptions? ecs.CreateLaunchTemplateParams.ImageOptions
----@field ImageOwnerAlias? string
----@field InstanceChargeType? string
----@field InstanceName? string
----@field InstanceType? string
----@field InternetChargeType? string
----@field InternetMaxBandwidthIn? integer
----@field InternetMaxBandwidthOut? integer
----@field IoOptimized? string
----@field Ipv6AddressCount? integer
----@field KeyPairName? string
----@field LaunchTemplateName string
----@field NetworkInterface? ecs.CreateLaunchTemplateParams.NetworkInterfaceItem[]
----@field NetworkType? string
+---@field AutoReleaseTime? string The automatic release time.
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal.
+---@field AutoRenewPeriod? integer The auto-renewal period for a single renewal.
+---@field CreditSpecification? string The running mode of the burstable instance.
+---@field DataDisk? ecs.CreateLaunchTemplateParams.DataDiskItem[] The list of data disk configurations.
+---@field DeletionProtection? boolean The release protection attribute of the instance.
+---@field DeploymentSetId? string The ID of the deployment set.
+---@field Description? string The description of the instance.
+---@field EnableVmOsConfig? boolean Specifies whether to enable the operating system configuration of the instance.
+---@field HostName? string The hostname of the Elastic Compute Service server.
+---@field HttpEndpoint? string Specifies whether to enable the access channel for instance metadata.
+---@field HttpPutResponseHopLimit? integer This parameter is not available for use.
+---@field HttpTokens? string Specifies whether to forcefully use the security-hardened mode (IMDSv2) to access instance metadata.
+---@field ImageId? string The image ID.
+---@field ImageOptions? ecs.CreateLaunchTemplateParams.ImageOptions The image-related property information.
+---@field ImageOwnerAlias? string The source of the image.
+---@field InstanceChargeType? string The billing method of the instance.
+---@field InstanceName? string The name of the instance.
+---@field InstanceType? string The instance type.
+---@field InternetChargeType? string The billing method for network usage.
+---@field InternetMaxBandwidthIn? integer The maximum inbound public bandwidth.
+---@field InternetMaxBandwidthOut? integer The maximum outbound public bandwidth.
+---@field IoOptimized? string Specifies whether the instance is I/O optimized.
+---@field Ipv6AddressCount? integer The number of randomly generated IPv6 addresses to assign to the primary ENI.
+---@field KeyPairName? string The name of the key pair.
+---@field LaunchTemplateName string The name of the launch template.
+---@field NetworkInterface? ecs.CreateLaunchTemplateParams.NetworkInterfaceItem[] The Elastic Network Interface (ENI) information.
+---@field NetworkType? string The network type of the instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PasswordInherit? boolean
----@field Period? integer
----@field PeriodUnit? string
----@field PrivateIpAddress? string
----@field RamRoleName? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field PasswordInherit? boolean Specifies whether to use the preset password of the image.
+---@field Period? integer The subscription duration of the resource.
+---@field PeriodUnit? string The unit of the subscription period.
+---@field PrivateIpAddress? string The private IP address of the instance.
+---@field RamRoleName? string The name of the instance RAM role.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the enterprise resource group to which the instance, block storage, and network interface controller (NIC)...
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityEnhancementStrategy? string
----@field SecurityGroupId? string
----@field SecurityGroupIds? string[]
----@field SecurityOptions? ecs.CreateLaunchTemplateParams.SecurityOptions
----@field SpotDuration? integer
----@field SpotPriceLimit? number
----@field SpotStrategy? string
+---@field SecurityEnhancementStrategy? string Specifies whether to enable security hardening for the operating system.
+---@field SecurityGroupId? string The ID of the security group to which the new instance belongs.
+---@field SecurityGroupIds? string[] The IDs of one or more security groups to which the instance belongs.
+---@field SecurityOptions? ecs.CreateLaunchTemplateParams.SecurityOptions The security options.
+---@field SpotDuration? integer The protection period of the spot instance.
+---@field SpotPriceLimit? number The maximum hourly price of the instance.
+---@field SpotStrategy? string The preemption policy for the pay-as-you-go instance.
 ---@field SystemDisk? ecs.CreateLaunchTemplateParams.SystemDisk
----@field Tag? ecs.CreateLaunchTemplateParams.TagItem[]
----@field TemplateResourceGroupId? string
----@field TemplateTag? ecs.CreateLaunchTemplateParams.TemplateTagItem[]
----@field UserData? string
----@field VersionDescription? string
----@field VpcId? string
----@field VSwitchId? string
----@field ZoneId? string
+---@field Tag? ecs.CreateLaunchTemplateParams.TagItem[] The tags of the instances, disks, and primary ENIs created by using this template version.
+---@field TemplateResourceGroupId? string The ID of the enterprise resource group to which the launch template belongs.
+---@field TemplateTag? ecs.CreateLaunchTemplateParams.TemplateTagItem[] The tag information of the launch template itself.
+---@field UserData? string Instance user data of the instance.
+---@field VersionDescription? string The description of the launch template version.
+---@field VpcId? string The ID of the virtual private cloud (VPC).
+---@field VSwitchId? string The vSwitch ID.
+---@field ZoneId? string The zone ID of the instance.
 
 ---@class ecs.CreateLaunchTemplateParams.DataDiskItem
----@field AutoSnapshotPolicyId? string
----@field BurstingEnabled? boolean
----@field Category? string
----@field DeleteWithInstance? boolean
----@field Description? string
----@field Device? string
----@field DiskName? string
----@field Encrypted? string
----@field KMSKeyId? string
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
----@field Size? integer
----@field SnapshotId? string
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy applied to the data disk.
+---@field BurstingEnabled? boolean Specifies whether to enable the performance burst feature.
+---@field Category? string The category of data disk N.
+---@field DeleteWithInstance? boolean Specifies whether to release the data disk when the instance is released.
+---@field Description? string The description of the data disk.
+---@field Device? string The mount point of the data disk.
+---@field DiskName? string The name of the data disk.
+---@field Encrypted? string Specifies whether to encrypt the data disk.
+---@field KMSKeyId? string The KMS key ID for the data disk.
+---@field PerformanceLevel? string The performance level of the ESSD used as the data disk.
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk.
+---@field Size? integer The size of data disk N.
+---@field SnapshotId? string The ID of the snapshot used to create data disk N.
 
 ---@class ecs.CreateLaunchTemplateParams.ImageOptions
----@field LoginAsNonRoot? boolean
+---@field LoginAsNonRoot? boolean Specifies whether instances that use this image support logon with the ecs-user user.
 
 ---@class ecs.CreateLaunchTemplateParams.NetworkInterfaceItem
----@field DeleteOnRelease? boolean
----@field Description? string
----@field InstanceType? string
----@field NetworkInterfaceName? string
----@field NetworkInterfaceTrafficMode? string
----@field PrimaryIpAddress? string
----@field SecurityGroupId? string
----@field SecurityGroupIds? string[]
----@field VSwitchId? string
+---@field DeleteOnRelease? boolean Specifies whether to retain the ENI when the instance is released.
+---@field Description? string The description of the secondary Elastic Network Interface (ENI).
+---@field InstanceType? string The type of the Elastic Network Interface (ENI).
+---@field NetworkInterfaceName? string The name of the Elastic Network Interface (ENI).
+---@field NetworkInterfaceTrafficMode? string The communication mode of the primary ENI.
+---@field PrimaryIpAddress? string Adds an Elastic Network Interface (ENI) and sets the primary IP address.
+---@field SecurityGroupId? string The ID of the security group to which the Elastic Network Interface (ENI) belongs.
+---@field SecurityGroupIds? string[] The IDs of one or more security groups to which the Elastic Network Interface (ENI) belongs.
+---@field VSwitchId? string The ID of the vSwitch to which the Elastic Network Interface (ENI) belongs.
 
 ---@class ecs.CreateLaunchTemplateParams.SecurityOptions
 ---@field EnableSecureBoot? boolean
----@field TrustedSystemMode? string
+---@field TrustedSystemMode? string The trusted system mode.
 
 ---@class ecs.CreateLaunchTemplateParams.SystemDisk
----@field AutoSnapshotPolicyId? string
----@field BurstingEnabled? boolean
----@field Category? string
----@field DeleteWithInstance? boolean
----@field Description? string
----@field DiskName? string
----@field Encrypted? string
----@field Iops? integer
----@field KMSKeyId? string
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
----@field Size? integer
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy applied to the system disk.
+---@field BurstingEnabled? boolean Specifies whether to enable the performance burst feature.
+---@field Category? string The category of the system disk.
+---@field DeleteWithInstance? boolean Specifies whether to release the system disk when the instance is released.
+---@field Description? string The description of the system disk.
+---@field DiskName? string The name of the system disk.
+---@field Encrypted? string Specifies whether to encrypt the system disk.
+---@field Iops? integer This parameter is in invitational preview and is not publicly available.
+---@field KMSKeyId? string The KMS key ID of the system disk.
+---@field PerformanceLevel? string The performance level of the ESSD used as the system disk.
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk.
+---@field Size? integer The size of the system disk.
 
 ---@class ecs.CreateLaunchTemplateParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the instances, disks, and primary ENIs created by using this template version.
+---@field Value? string The tag value of the instances, disks, and primary ENIs created by using this template version.
 
 ---@class ecs.CreateLaunchTemplateParams.TemplateTagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the launch template.
+---@field Value? string The tag value of the launch template.
 
 --- Parameters of CreateLaunchTemplateVersion.
 ---@class ecs.CreateLaunchTemplateVersionParams
----@field AutoReleaseTime? string
----@field AutoRenew? boolean
----@field AutoRenewPeriod? integer
----@field CreditSpecification? string
----@field DataDisk? ecs.CreateLaunchTemplateVersionParams.DataDiskItem[]
----@field DeletionProtection? boolean
----@field DeploymentSetId? string
----@field Description? string
----@field EnableVmOsConfig? boolean
----@field HostName? string
----@field HttpEndpoint? string
----@field HttpPutResponseHopLimit? integer
----@field HttpTokens? string
----@field ImageId? string
----@field ImageOptions? ecs.CreateLaunchTemplateVersionParams.ImageOptions
----@field ImageOwnerAlias? string
----@field InstanceChargeType? string
----@field InstanceName? string
----@field InstanceType? string
----@field InternetChargeType? string
----@field InternetMaxBandwidthIn? integer
----@field InternetMaxBandwidthOut? integer
----@field IoOptimized? string
----@field Ipv6AddressCount? integer
----@field KeyPairName? string
----@field LaunchTemplateId? string
----@field LaunchTemplateName? string
----@field NetworkInterface? ecs.CreateLaunchTemplateVersionParams.NetworkInterfaceItem[]
----@field NetworkType? string
+---@field AutoReleaseTime? string The automatic release time.
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal.
+---@field AutoRenewPeriod? integer The auto-renewal period.
+---@field CreditSpecification? string The running mode of the burstable instance.
+---@field DataDisk? ecs.CreateLaunchTemplateVersionParams.DataDiskItem[] The list of data disks.
+---@field DeletionProtection? boolean The release protection attribute of the instance.
+---@field DeploymentSetId? string The ID of the deployment set.
+---@field Description? string The instance description.
+---@field EnableVmOsConfig? boolean Specifies whether to enable the operating system configuration of the instance.
+---@field HostName? string The hostname of the Elastic Compute Service server.
+---@field HttpEndpoint? string Specifies whether to enable the access channel for instance metadata.
+---@field HttpPutResponseHopLimit? integer This parameter is not publicly available.
+---@field HttpTokens? string Specifies whether to forcefully use the security-hardened mode (IMDSv2) to access instance metadata.
+---@field ImageId? string The image ID.
+---@field ImageOptions? ecs.CreateLaunchTemplateVersionParams.ImageOptions The image-related property information.
+---@field ImageOwnerAlias? string The source of the image.
+---@field InstanceChargeType? string The billing method of the instance.
+---@field InstanceName? string The instance name.
+---@field InstanceType? string The instance type.
+---@field InternetChargeType? string The billing method for outbound Internet bandwidth.
+---@field InternetMaxBandwidthIn? integer The maximum inbound public bandwidth.
+---@field InternetMaxBandwidthOut? integer The maximum outbound public bandwidth.
+---@field IoOptimized? string Specifies whether the instance is I/O optimized.
+---@field Ipv6AddressCount? integer The number of randomly generated IPv6 addresses to assign to the primary ENI.
+---@field KeyPairName? string The name of the key pair.
+---@field LaunchTemplateId? string The launch template ID.
+---@field LaunchTemplateName? string The name of the launch template.
+---@field NetworkInterface? ecs.CreateLaunchTemplateVersionParams.NetworkInterfaceItem[] The Elastic Network Interface (ENI) information.
+---@field NetworkType? string The network type of the instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PasswordInherit? boolean
----@field Period? integer
----@field PeriodUnit? string
----@field PrivateIpAddress? string
----@field RamRoleName? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field PasswordInherit? boolean Specifies whether to use the preset password of the image.
+---@field Period? integer The subscription duration of the resource.
+---@field PeriodUnit? string The unit of the subscription billing method duration.
+---@field PrivateIpAddress? string The private IP address of the instance.
+---@field RamRoleName? string The name of the instance RAM role.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The resource group ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityEnhancementStrategy? string
----@field SecurityGroupId? string
----@field SecurityGroupIds? string[]
----@field SecurityOptions? ecs.CreateLaunchTemplateVersionParams.SecurityOptions
----@field SpotDuration? integer
----@field SpotPriceLimit? number
----@field SpotStrategy? string
+---@field SecurityEnhancementStrategy? string Specifies whether to enable security hardening for the operating system.
+---@field SecurityGroupId? string The ID of the security group to which instances created from this version belong.
+---@field SecurityGroupIds? string[] The IDs of one or more security groups to which the instance belongs.
+---@field SecurityOptions? ecs.CreateLaunchTemplateVersionParams.SecurityOptions The security options.
+---@field SpotDuration? integer The protection period of the spot instance.
+---@field SpotPriceLimit? number The maximum hourly price of the instance.
+---@field SpotStrategy? string The preemption policy for the pay-as-you-go instance.
 ---@field SystemDisk? ecs.CreateLaunchTemplateVersionParams.SystemDisk
----@field Tag? ecs.CreateLaunchTemplateVersionParams.TagItem[]
----@field UserData? string
----@field VersionDescription? string
----@field VpcId? string
----@field VSwitchId? string
----@field ZoneId? string
+---@field Tag? ecs.CreateLaunchTemplateVersionParams.TagItem[] The tag information for instances, disks, and primary ENIs created from this version.
+---@field UserData? string Instance user data of the instance.
+---@field VersionDescription? string The description of the launch template version.
+---@field VpcId? string The ID of the VPC to which the instance belongs.
+---@field VSwitchId? string The vSwitch ID.
+---@field ZoneId? string The zone ID of the instance.
 
 ---@class ecs.CreateLaunchTemplateVersionParams.DataDiskItem
----@field AutoSnapshotPolicyId? string
----@field BurstingEnabled? boolean
----@field Category? string
----@field DeleteWithInstance? boolean
----@field Description? string
----@field Device? string
----@field DiskName? string
----@field Encrypted? string
----@field KMSKeyId? string
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
----@field Size? integer
----@field SnapshotId? string
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy applied to the data disk.
+---@field BurstingEnabled? boolean Specifies whether to enable the performance burst feature.
+---@field Category? string The category of data disk N.
+---@field DeleteWithInstance? boolean Specifies whether the data disk is released when the instance is released.
+---@field Description? string The description of the data disk.
+---@field Device? string The mount point of the data disk.
+---@field DiskName? string The name of the data disk.
+---@field Encrypted? string Specifies whether to encrypt the data disk.
+---@field KMSKeyId? string The KMS key ID for the data disk.
+---@field PerformanceLevel? string The performance level of the enterprise SSD (ESSD) used as a data disk.
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk used as the system disk.
+---@field Size? integer The size of data disk N.
+---@field SnapshotId? string The snapshot ID used to create data disk N.
 
 ---@class ecs.CreateLaunchTemplateVersionParams.ImageOptions
----@field LoginAsNonRoot? boolean
+---@field LoginAsNonRoot? boolean Specifies whether instances that use this image support logon as the ecs-user user.
 
 ---@class ecs.CreateLaunchTemplateVersionParams.NetworkInterfaceItem
----@field DeleteOnRelease? boolean
----@field Description? string
----@field InstanceType? string
----@field NetworkInterfaceName? string
----@field NetworkInterfaceTrafficMode? string
----@field PrimaryIpAddress? string
----@field SecurityGroupId? string
----@field SecurityGroupIds? string[]
----@field VSwitchId? string
+---@field DeleteOnRelease? boolean Specifies whether to retain the ENI when the instance is released.
+---@field Description? string The description of the secondary ENI.
+---@field InstanceType? string The type of the ENI.
+---@field NetworkInterfaceName? string The name of the secondary ENI.
+---@field NetworkInterfaceTrafficMode? string The communication mode of the primary ENI.
+---@field PrimaryIpAddress? string The primary private IP address of the secondary ENI.
+---@field SecurityGroupId? string The ID of the security group to which the secondary ENI belongs.
+---@field SecurityGroupIds? string[] The IDs of one or more security groups to which the secondary ENI belongs.
+---@field VSwitchId? string The vSwitch ID of the secondary ENI.
 
 ---@class ecs.CreateLaunchTemplateVersionParams.SecurityOptions
----@field TrustedSystemMode? string
+---@field TrustedSystemMode? string The trusted system mode.
 
 ---@class ecs.CreateLaunchTemplateVersionParams.SystemDisk
----@field AutoSnapshotPolicyId? string
----@field BurstingEnabled? boolean
----@field Category? string
----@field DeleteWithInstance? boolean
----@field Description? string
----@field DiskName? string
----@field Encrypted? string
----@field Iops? integer
----@field KMSKeyId? string
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
----@field Size? integer
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy applied to the system disk.
+---@field BurstingEnabled? boolean Specifies whether to enable the performance burst feature.
+---@field Category? string The category of the system disk.
+---@field DeleteWithInstance? boolean Specifies whether to release the system disk when the instance is released.
+---@field Description? string The description of the system disk.
+---@field DiskName? string The name of the system disk.
+---@field Encrypted? string Specifies whether to encrypt the system disk.
+---@field Iops? integer This parameter is not publicly available.
+---@field KMSKeyId? string The KMS key ID of the system disk.
+---@field PerformanceLevel? string The performance level of the enterprise SSD (ESSD) used as the system disk.
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk used as the system disk.
+---@field Size? integer The size of the system disk.
 
 ---@class ecs.CreateLaunchTemplateVersionParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key for instances, disks, and primary ENIs created from this version.
+---@field Value? string The tag value for instances, disks, and primary ENIs created from this version.
 
 --- Parameters of CreateNatGateway.
 ---@class ecs.CreateNatGatewayParams
----@field BandwidthPackage ecs.CreateNatGatewayParams.BandwidthPackageItem[]
+---@field BandwidthPackage ecs.CreateNatGatewayParams.BandwidthPackageItem[] This parameter is required.
 ---@field ClientToken? string
 ---@field Description? string
 ---@field Name? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VpcId string
+---@field VpcId string This parameter is required.
 
 ---@class ecs.CreateNatGatewayParams.BandwidthPackageItem
 ---@field Bandwidth? integer
@@ -1414,92 +1414,92 @@
 
 --- Parameters of CreateNetworkInterface.
 ---@class ecs.CreateNetworkInterfaceParams
----@field BusinessType? string
----@field ClientToken? string
----@field ConnectionTrackingConfiguration? ecs.CreateNetworkInterfaceParams.ConnectionTrackingConfiguration
----@field DeleteOnRelease? boolean
----@field Description? string
+---@field BusinessType? string This parameter is deprecated.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field ConnectionTrackingConfiguration? ecs.CreateNetworkInterfaceParams.ConnectionTrackingConfiguration The network connectivity tracking configuration.
+---@field DeleteOnRelease? boolean Specifies whether to retain the ENI when the associated instance is released.
+---@field Description? string The description of the network interface controller (NIC).
 ---@field EnablePrimaryIPv6? boolean
----@field EnhancedNetwork? ecs.CreateNetworkInterfaceParams.EnhancedNetwork
----@field InstanceType? string
----@field Ipv4Prefix? string[]
----@field Ipv4PrefixCount? integer
----@field Ipv6Address? string[]
----@field Ipv6AddressCount? integer
----@field Ipv6Prefix? string[]
----@field Ipv6PrefixCount? integer
----@field NetworkInterfaceName? string
----@field NetworkInterfaceTrafficConfig? ecs.CreateNetworkInterfaceParams.NetworkInterfaceTrafficConfig
----@field NetworkInterfaceTrafficMode? string
+---@field EnhancedNetwork? ecs.CreateNetworkInterfaceParams.EnhancedNetwork This parameter is not publicly available.
+---@field InstanceType? string The type of the Elastic Network Interface (ENI).
+---@field Ipv4Prefix? string[] One or more IPv4 prefixes to assign to the network interface controller (NIC).
+---@field Ipv4PrefixCount? integer The number of IPv4 prefixes to assign to the network interface controller (NIC).
+---@field Ipv6Address? string[] One or more IPv6 addresses to assign to the network interface controller (NIC).
+---@field Ipv6AddressCount? integer The number of IPv6 addresses to randomly generate for the network interface controller (NIC).
+---@field Ipv6Prefix? string[] One or more IPv6 prefixes to assign to the network interface controller (NIC).
+---@field Ipv6PrefixCount? integer The number of IPv6 prefixes to assign to the network interface controller (NIC).
+---@field NetworkInterfaceName? string The name of the network interface controller (NIC).
+---@field NetworkInterfaceTrafficConfig? ecs.CreateNetworkInterfaceParams.NetworkInterfaceTrafficConfig The traffic configuration parameter set of the network interface controller (NIC).
+---@field NetworkInterfaceTrafficMode? string The communication pattern of the network interface controller (NIC).
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PrimaryIpAddress? string
----@field PrivateIpAddress? string[]
----@field QueueNumber? integer
----@field QueuePairNumber? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PrimaryIpAddress? string The primary private IP address of the network interface controller (NIC).
+---@field PrivateIpAddress? string[] One or more secondary private IP addresses selected from the idle addresses within the CIDR block of the vSwitch to...
+---@field QueueNumber? integer The number of queues for the network interface controller (NIC).
+---@field QueuePairNumber? integer The number of queues for the RDMA ENI.
+---@field RegionId? string The region ID of the network interface controller (NIC) to create.
+---@field ResourceGroupId? string The resource group ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RxQueueSize? integer
----@field SecondaryPrivateIpAddressCount? integer
----@field SecurityGroupId? string
----@field SecurityGroupIds? string[]
----@field SourceDestCheck? boolean
----@field Tag? ecs.CreateNetworkInterfaceParams.TagItem[]
----@field TxQueueSize? integer
----@field Visible? boolean
----@field VSwitchId string
+---@field RxQueueSize? integer The inbound queue depth of the network interface controller (NIC).
+---@field SecondaryPrivateIpAddressCount? integer The number of private IP addresses for automatic creation by ECS.
+---@field SecurityGroupId? string The ID of the security group to which the network interface controller (NIC) belongs.
+---@field SecurityGroupIds? string[] The IDs of one or more security groups to which the network interface controller (NIC) belongs.
+---@field SourceDestCheck? boolean Specifies whether to enable source/destination checking.
+---@field Tag? ecs.CreateNetworkInterfaceParams.TagItem[] The tags of the network interface controller (NIC).
+---@field TxQueueSize? integer The outbound queue depth of the network interface controller (NIC).
+---@field Visible? boolean This parameter is deprecated.
+---@field VSwitchId string The vSwitch ID of the network interface controller (NIC).
 
 ---@class ecs.CreateNetworkInterfaceParams.ConnectionTrackingConfiguration
----@field TcpClosedAndTimeWaitTimeout? integer
----@field TcpEstablishedTimeout? integer
----@field UdpTimeout? integer
+---@field TcpClosedAndTimeWaitTimeout? integer The timeout period for TCP connections in the TIME_WAIT and CLOSED states.
+---@field TcpEstablishedTimeout? integer The timeout period for established TCP connections.
+---@field UdpTimeout? integer The timeout period for UDP flows.
 
 ---@class ecs.CreateNetworkInterfaceParams.EnhancedNetwork
 ---@field EnableExpress? boolean
----@field EnableRss? boolean
----@field EnableSriov? boolean
+---@field EnableRss? boolean This parameter is not publicly available.
+---@field EnableSriov? boolean This parameter is not publicly available.
 ---@field VirtualFunctionQuantity? integer
 ---@field VirtualFunctionTotalQueueNumber? integer
 
 ---@class ecs.CreateNetworkInterfaceParams.NetworkInterfaceTrafficConfig
----@field NetworkInterfaceTrafficMode? string
----@field QueueNumber? integer
----@field QueuePairNumber? integer
----@field RxQueueSize? integer
----@field TxQueueSize? integer
+---@field NetworkInterfaceTrafficMode? string The communication pattern of the network interface controller (NIC).
+---@field QueueNumber? integer The number of queues for the network interface controller (NIC).
+---@field QueuePairNumber? integer The number of queues for the RDMA ENI.
+---@field RxQueueSize? integer The inbound queue depth of the network interface controller (NIC).
+---@field TxQueueSize? integer The outbound queue depth of the network interface controller (NIC).
 
 ---@class ecs.CreateNetworkInterfaceParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the network interface controller (NIC).
+---@field Value? string The tag value of the network interface controller (NIC).
 
 --- Parameters of CreateNetworkInterfacePermission.
 ---@class ecs.CreateNetworkInterfacePermissionParams
----@field AccountId integer
----@field NetworkInterfaceId string
+---@field AccountId integer The ID of the Alibaba Cloud partner (certified ISV) account or individual user account.
+---@field NetworkInterfaceId string The ID of the network interface controller (NIC).
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Permission string
----@field RegionId string
+---@field Permission string The network interface controller (NIC) permission action.
+---@field RegionId? string The region of the network interface controller (NIC) permission.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of CreatePhysicalConnection.
 ---@class ecs.CreatePhysicalConnectionParams
----@field AccessPointId string
+---@field AccessPointId string This parameter is required.
 ---@field bandwidth? integer
 ---@field CircuitCode? string
 ---@field ClientToken? string
 ---@field Description? string
----@field LineOperator string
+---@field LineOperator string This parameter is required.
 ---@field Name? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PeerLocation string
+---@field PeerLocation string This parameter is required.
 ---@field PortType? string
 ---@field RedundantPhysicalConnectionId? string
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field Type? string
@@ -1507,82 +1507,82 @@
 
 --- Parameters of CreatePlanMaintenanceWindow.
 ---@class ecs.CreatePlanMaintenanceWindowParams
----@field Enable boolean
+---@field Enable boolean Specifies whether to enable or disable the O&M window.
 ---@field MinMaintenanceInterval? integer
----@field PlanWindowName string
----@field RegionId string
----@field SupportMaintenanceAction string
----@field TargetResource ecs.CreatePlanMaintenanceWindowParams.TargetResource|string
----@field TimePeriod ecs.CreatePlanMaintenanceWindowParams.TimePeriod|string
+---@field PlanWindowName string The name of the O&M window.
+---@field RegionId? string The region ID.
+---@field SupportMaintenanceAction string The O&M operations supported by the O&M window.
+---@field TargetResource ecs.CreatePlanMaintenanceWindowParams.TargetResource|string The resources on which the O&M window takes effect.
+---@field TimePeriod ecs.CreatePlanMaintenanceWindowParams.TimePeriod|string The recurring cycle of the O&M window.
 
 ---@class ecs.CreatePlanMaintenanceWindowParams.TargetResource
----@field ResourceGroupId? string
----@field Scope string
----@field Tags? ecs.CreatePlanMaintenanceWindowParams.TargetResource.TagsItem[]
+---@field ResourceGroupId? string The ID of the resource group.
+---@field Scope string The type of resources for which the O&M window is configured.
+---@field Tags? ecs.CreatePlanMaintenanceWindowParams.TargetResource.TagsItem[] The tags on which the O&M window takes effect.
 
 ---@class ecs.CreatePlanMaintenanceWindowParams.TargetResource.TagsItem
----@field Key? string
----@field Value? string
+---@field Key? string The key of the tag on which the O&M window takes effect.
+---@field Value? string The value of the tag on which the O&M window takes effect.
 
 ---@class ecs.CreatePlanMaintenanceWindowParams.TimePeriod
----@field PeriodUnit string
----@field RangeList ecs.CreatePlanMaintenanceWindowParams.TimePeriod.RangeListItem[]
+---@field PeriodUnit string The cycle type.
+---@field RangeList ecs.CreatePlanMaintenanceWindowParams.TimePeriod.RangeListItem[] The time ranges of the recurring cycle of the O&M window (in UTC).
 
 ---@class ecs.CreatePlanMaintenanceWindowParams.TimePeriod.RangeListItem
----@field EndTime? string
----@field StartTime? string
+---@field EndTime? string The end time of the O&M window.
+---@field StartTime? string The start time of the O&M window.
 
 --- Parameters of CreatePortRangeList.
 ---@class ecs.CreatePortRangeListParams
----@field ClientToken? string
----@field Description? string
----@field Entry? ecs.CreatePortRangeListParams.EntryItem[]
----@field MaxEntries integer
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the port list.
+---@field Entry? ecs.CreatePortRangeListParams.EntryItem[] The array of port list entries.
+---@field MaxEntries integer The maximum number of entries that the port list supports.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PortRangeListName string
----@field RegionId string
----@field ResourceGroupId? string
+---@field PortRangeListName string The name of the port list.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the port list belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.CreatePortRangeListParams.TagItem[]
+---@field Tag? ecs.CreatePortRangeListParams.TagItem[] The array of tags bound to the port list.
 
 ---@class ecs.CreatePortRangeListParams.EntryItem
----@field Description? string
----@field PortRange? string
+---@field Description? string The description of the port range.
+---@field PortRange? string The port range.
 
 ---@class ecs.CreatePortRangeListParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the port list.
+---@field Value? string The tag value of the port list.
 
 --- Parameters of CreatePrefixList.
 ---@class ecs.CreatePrefixListParams
----@field AddressFamily string
----@field ClientToken? string
----@field Description? string
----@field Entry? ecs.CreatePrefixListParams.EntryItem[]
----@field MaxEntries integer
+---@field AddressFamily string The IP address family.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the prefix list.
+---@field Entry? ecs.CreatePrefixListParams.EntryItem[] The details of entries in the prefix list.
+---@field MaxEntries integer The maximum number of entries that the prefix list can contain.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PrefixListName string
----@field RegionId string
----@field ResourceGroupId? string
+---@field PrefixListName string The name of the prefix list.
+---@field RegionId? string The ID of the region in which to create the prefix list.
+---@field ResourceGroupId? string The ID of the resource group to which to assign the prefix list.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.CreatePrefixListParams.TagItem[]
+---@field Tag? ecs.CreatePrefixListParams.TagItem[] The tags to add to the prefix list.
 
 ---@class ecs.CreatePrefixListParams.EntryItem
----@field Cidr string
----@field Description? string
+---@field Cidr string The CIDR block in entry N.
+---@field Description? string The description in entry N.
 
 ---@class ecs.CreatePrefixListParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The key of tag N.
+---@field Value? string The value of tag N.
 
 --- Parameters of CreateRouteEntry.
 ---@class ecs.CreateRouteEntryParams
 ---@field ClientToken? string
----@field DestinationCidrBlock string
+---@field DestinationCidrBlock string This parameter is required.
 ---@field NextHopId? string
 ---@field NextHopList? ecs.CreateRouteEntryParams.NextHopListItem[]
 ---@field NextHopType? string
@@ -1591,7 +1591,7 @@
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RouteTableId string
+---@field RouteTableId string This parameter is required.
 
 ---@class ecs.CreateRouteEntryParams.NextHopListItem
 ---@field NextHopId? string
@@ -1610,20 +1610,20 @@
 ---@field OppositeAccessPointId? string
 ---@field OppositeInterfaceId? string
 ---@field OppositeInterfaceOwnerId? string
----@field OppositeRegionId string
+---@field OppositeRegionId string This parameter is required.
 ---@field OppositeRouterId? string
 ---@field OppositeRouterType? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field Period? integer
 ---@field PricingCycle? string
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Role string
----@field RouterId string
----@field RouterType string
----@field Spec string
+---@field Role string This parameter is required.
+---@field RouterId string This parameter is required.
+---@field RouterType string This parameter is required.
+---@field Spec string This parameter is required.
 ---@field UserCidr? string
 
 --- Parameters of CreateSavingsPlan.
@@ -1641,80 +1641,80 @@
 
 --- Parameters of CreateSecurityGroup.
 ---@class ecs.CreateSecurityGroupParams
----@field ClientToken? string
----@field Description? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the security group.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID of the security group.
+---@field ResourceGroupId? string The ID of the resource group to which the security group belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupName? string
----@field SecurityGroupType? string
----@field ServiceManaged? boolean
----@field Tag? ecs.CreateSecurityGroupParams.TagItem[]
----@field VpcId? string
+---@field SecurityGroupName? string The name of the security group.
+---@field SecurityGroupType? string The type of the security group.
+---@field ServiceManaged? boolean This parameter is not publicly available.
+---@field Tag? ecs.CreateSecurityGroupParams.TagItem[] The tags to add to the security group.
+---@field VpcId? string The ID of the VPC to which the security group belongs.
 
 ---@class ecs.CreateSecurityGroupParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the security group.
+---@field Value? string The tag value of the security group.
 
 --- Parameters of CreateSimulatedSystemEvents.
 ---@class ecs.CreateSimulatedSystemEventsParams
----@field EventType string
----@field InstanceId string[]
----@field NotBefore string
+---@field EventType string The type of the system event.
+---@field InstanceId string[] The list of ECS instance IDs.
+---@field NotBefore string The scheduled start time of the event.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TriggerRealOps? boolean
+---@field TriggerRealOps? boolean Specifies whether to trigger real O&M operations.
 
 --- Parameters of CreateSnapshot.
 ---@class ecs.CreateSnapshotParams
----@field Category? string
----@field ClientToken? string
----@field Description? string
----@field DiskId string
----@field InstantAccess? boolean
----@field InstantAccessRetentionDays? integer
+---@field Category? string The snapshot type.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the snapshot.
+---@field DiskId string The disk ID.
+---@field InstantAccess? boolean Specifies whether to enable the snapshot instant access feature.
+---@field InstantAccessRetentionDays? integer Settings for the retention period of the snapshot instant access feature.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field ResourceGroupId? string
+---@field ResourceGroupId? string The ID of the resource group to which the snapshot belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RetentionDays? integer
----@field SnapshotName? string
----@field StorageLocationArn? string
----@field Tag? ecs.CreateSnapshotParams.TagItem[]
+---@field RetentionDays? integer Settings for the retention period of the snapshot.
+---@field SnapshotName? string The name of the snapshot.
+---@field StorageLocationArn? string This parameter is not publicly available.
+---@field Tag? ecs.CreateSnapshotParams.TagItem[] The tags.
 
 ---@class ecs.CreateSnapshotParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the snapshot.
+---@field Value? string The tag value of the snapshot.
 
 --- Parameters of CreateSnapshotGroup.
 ---@class ecs.CreateSnapshotGroupParams
----@field ClientToken? string
----@field Description? string
----@field DiskId? string[]
----@field ExcludeDiskId? string[]
----@field InstanceId? string
----@field InstantAccess? boolean
----@field InstantAccessRetentionDays? integer
----@field Name? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description.
+---@field DiskId? string[] The ID of a disk for which you want to create a snapshot-consistent group.
+---@field ExcludeDiskId? string[] The ID of a disk in the instance for which you do not want to create a snapshot.
+---@field InstanceId? string The instance ID.
+---@field InstantAccess? boolean Specifies whether to enable snapshot instant access.
+---@field InstantAccessRetentionDays? integer The number of days for which the snapshot instant access feature is active.
+---@field Name? string The name of the snapshot-consistent group.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID of the instance.
+---@field ResourceGroupId? string The ID of the resource group to which the snapshot-consistent group belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StorageLocationArn? string
----@field Tag? ecs.CreateSnapshotGroupParams.TagItem[]
+---@field StorageLocationArn? string This parameter is not publicly available.
+---@field Tag? ecs.CreateSnapshotGroupParams.TagItem[] The tags.
 
 ---@class ecs.CreateSnapshotGroupParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the snapshot-consistent group.
+---@field Value? string The tag value of the snapshot-consistent group.
 
 --- Parameters of CreateStorageSet.
 ---@class ecs.CreateStorageSetParams
@@ -1723,13 +1723,13 @@
 ---@field MaxPartitionNumber? integer
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceGroupId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field StorageSetName? string
 ---@field Tag? ecs.CreateStorageSetParams.TagItem[]
----@field ZoneId string
+---@field ZoneId string This parameter is required.
 
 ---@class ecs.CreateStorageSetParams.TagItem
 ---@field Key? string
@@ -1737,7 +1737,7 @@
 
 --- Parameters of CreateVSwitch.
 ---@class ecs.CreateVSwitchParams
----@field CidrBlock string
+---@field CidrBlock string This parameter is required.
 ---@field ClientToken? string
 ---@field Description? string
 ---@field OwnerAccount? string
@@ -1745,9 +1745,9 @@
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VpcId string
+---@field VpcId string This parameter is required.
 ---@field VSwitchName? string
----@field ZoneId string
+---@field ZoneId string This parameter is required.
 
 --- Parameters of CreateVirtualBorderRouter.
 ---@class ecs.CreateVirtualBorderRouterParams
@@ -1760,13 +1760,13 @@
 ---@field OwnerId? integer
 ---@field PeerGatewayIp? string
 ---@field PeeringSubnetMask? string
----@field PhysicalConnectionId string
----@field RegionId string
+---@field PhysicalConnectionId string This parameter is required.
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
 ---@field VbrOwnerId? integer
----@field VlanId integer
+---@field VlanId integer This parameter is required.
 
 --- Parameters of CreateVpc.
 ---@class ecs.CreateVpcParams
@@ -1775,7 +1775,7 @@
 ---@field Description? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
@@ -1783,108 +1783,108 @@
 
 --- Parameters of CreateVsc.
 ---@class ecs.CreateVscParams
----@field ClientToken? string
----@field Description? string
----@field DryRun? boolean
----@field InstanceId string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the Virtual Storage Channel.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field InstanceId string Instance ID This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the enterprise resource group to which the resource belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.CreateVscParams.TagItem[]
----@field VscName? string
----@field VscType? string
+---@field Tag? ecs.CreateVscParams.TagItem[] The tags.
+---@field VscName? string The name of the Virtual Storage Channel.
+---@field VscType? string The VSC type.
 
 ---@class ecs.CreateVscParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of instances, cloud disks, and primary ENIs that are created by using the template version.
+---@field Value? string The tag value of the command.
 
 --- Parameters of DeactivateRouterInterface.
 ---@class ecs.DeactivateRouterInterfaceParams
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RouterInterfaceId string
+---@field RouterInterfaceId string This parameter is required.
 
 --- Parameters of DeleteActivation.
 ---@class ecs.DeleteActivationParams
----@field ActivationId string
+---@field ActivationId string The ID of the unused activation code.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteAutoProvisioningGroup.
 ---@class ecs.DeleteAutoProvisioningGroupParams
----@field AutoProvisioningGroupId string
+---@field AutoProvisioningGroupId string The ID of the auto provisioning group.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The ID of the region where the auto provisioning group resides.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TerminateInstances? boolean
+---@field TerminateInstances? boolean Specifies whether to release the instances in the auto-provisioning group when the group is deleted.
 
 --- Parameters of DeleteAutoSnapshotPolicy.
 ---@class ecs.DeleteAutoSnapshotPolicyParams
----@field autoSnapshotPolicyId string
+---@field autoSnapshotPolicyId string The ID of the automatic snapshot policy.
 ---@field OwnerId? integer
----@field regionId string
+---@field regionId string The region ID of the automatic snapshot.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteBandwidthPackage.
 ---@class ecs.DeleteBandwidthPackageParams
----@field BandwidthPackageId string
+---@field BandwidthPackageId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteCommand.
 ---@class ecs.DeleteCommandParams
----@field CommandId string
+---@field CommandId string The command ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteDedicatedHostCluster.
 ---@class ecs.DeleteDedicatedHostClusterParams
----@field DedicatedHostClusterId string
+---@field DedicatedHostClusterId string The ID of the dedicated host cluster.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The ID of the region where the dedicated host cluster resides.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteDeploymentSet.
 ---@class ecs.DeleteDeploymentSetParams
----@field DeploymentSetId string
+---@field DeploymentSetId string The ID of the deployment set to delete.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the deployment set.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteDiagnosticMetricSets.
 ---@class ecs.DeleteDiagnosticMetricSetsParams
----@field MetricSetIds string[]
----@field RegionId string
+---@field MetricSetIds string[] The list of diagnostic metric set IDs.
+---@field RegionId? string The region ID.
 
 --- Parameters of DeleteDiagnosticReports.
 ---@class ecs.DeleteDiagnosticReportsParams
----@field RegionId string
----@field ReportIds string[]
+---@field RegionId? string The region ID.
+---@field ReportIds string[] The list of diagnostic report IDs.
 
 --- Parameters of DeleteDisk.
 ---@class ecs.DeleteDiskParams
----@field DiskId string
+---@field DiskId string The ID of the disk that you want to release.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
@@ -1892,143 +1892,143 @@
 
 --- Parameters of DeleteForwardEntry.
 ---@class ecs.DeleteForwardEntryParams
----@field ForwardEntryId string
----@field ForwardTableId string
+---@field ForwardEntryId string This parameter is required.
+---@field ForwardTableId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteHaVip.
 ---@class ecs.DeleteHaVipParams
 ---@field ClientToken? string
----@field HaVipId string
+---@field HaVipId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteHpcCluster.
 ---@class ecs.DeleteHpcClusterParams
----@field ClientToken? string
----@field HpcClusterId string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field HpcClusterId string The ID of the HPC cluster.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the HPC cluster.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteImage.
 ---@class ecs.DeleteImageParams
 ---@field DryRun? boolean
----@field Force? boolean
----@field ImageId string
+---@field Force? boolean Specifies whether to force delete the custom image.
+---@field ImageId string The image ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the custom image.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteImageComponent.
 ---@class ecs.DeleteImageComponentParams
----@field ImageComponentId string
+---@field ImageComponentId string The ID of the image component to delete.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteImagePipeline.
 ---@class ecs.DeleteImagePipelineParams
----@field ImagePipelineId string
+---@field ImagePipelineId string The image template ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteInstance.
 ---@class ecs.DeleteInstanceParams
----@field DryRun? boolean
----@field Force? boolean
----@field ForceStop? boolean
----@field InstanceId string
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field Force? boolean Specifies whether to forcefully release a running (Running) instance.
+---@field ForceStop? boolean Specifies whether to use the forced shutdown policy when releasing a running (Running) instance.
+---@field InstanceId string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TerminateSubscription? boolean
+---@field TerminateSubscription? boolean Specifies whether to release an expired subscription instance.
 
 --- Parameters of DeleteInstances.
 ---@class ecs.DeleteInstancesParams
----@field ClientToken? string
----@field DryRun? boolean
----@field Force? boolean
----@field ForceStop? boolean
----@field InstanceId string[]
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DryRun? boolean Specifies whether to perform only a dry run, without performing the actual request.
+---@field Force? boolean Specifies whether to forcefully release ECS instance that is in the Running state.
+---@field ForceStop? boolean Specifies whether to forcefully stop an instance in the Running state before release.
+---@field InstanceId string[] The instance ID array.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instances.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TerminateSubscription? boolean
+---@field TerminateSubscription? boolean Specifies whether to release an expired subscription instance.
 
 --- Parameters of DeleteKeyPairs.
 ---@class ecs.DeleteKeyPairsParams
----@field KeyPairNames string[]|string
+---@field KeyPairNames string[]|string The names of the SSH key pairs.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the SSH key pairs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteLaunchTemplate.
 ---@class ecs.DeleteLaunchTemplateParams
----@field LaunchTemplateId? string
----@field LaunchTemplateName? string
+---@field LaunchTemplateId? string The ID of the launch template.
+---@field LaunchTemplateName? string The name of the launch template.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the launch template.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteLaunchTemplateVersion.
 ---@class ecs.DeleteLaunchTemplateVersionParams
----@field DeleteVersion integer[]
----@field LaunchTemplateId? string
----@field LaunchTemplateName? string
+---@field DeleteVersion integer[] The version numbers of the template to be deleted.
+---@field LaunchTemplateId? string The ID of the launch template to delete.
+---@field LaunchTemplateName? string The name of the launch template.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the launch template.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteNatGateway.
 ---@class ecs.DeleteNatGatewayParams
----@field NatGatewayId string
+---@field NatGatewayId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteNetworkInterface.
 ---@class ecs.DeleteNetworkInterfaceParams
----@field NetworkInterfaceId string
+---@field NetworkInterfaceId string The ID of the ENI.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteNetworkInterfacePermission.
 ---@class ecs.DeleteNetworkInterfacePermissionParams
 ---@field Force? boolean
----@field NetworkInterfacePermissionId string
+---@field NetworkInterfacePermissionId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -2037,22 +2037,22 @@
 ---@field ClientToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PhysicalConnectionId string
----@field RegionId string
+---@field PhysicalConnectionId string This parameter is required.
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeletePlanMaintenanceWindow.
 ---@class ecs.DeletePlanMaintenanceWindowParams
----@field PlanWindowId string
----@field RegionId string
+---@field PlanWindowId string The ID of the O&M window to delete.
+---@field RegionId? string The region ID.
 
 --- Parameters of DeletePortRangeList.
 ---@class ecs.DeletePortRangeListParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PortRangeListId string
----@field RegionId string
+---@field PortRangeListId string The port list ID.
+---@field RegionId? string The region ID of the port list.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -2060,14 +2060,14 @@
 ---@class ecs.DeletePrefixListParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PrefixListId string
----@field RegionId string
+---@field PrefixListId string The ID of the prefix list.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DeleteRouteEntry.
 ---@class ecs.DeleteRouteEntryParams
----@field DestinationCidrBlock string
+---@field DestinationCidrBlock string This parameter is required.
 ---@field NextHopId? string
 ---@field NextHopList? ecs.DeleteRouteEntryParams.NextHopListItem[]
 ---@field OwnerAccount? string
@@ -2075,7 +2075,7 @@
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RouteTableId string
+---@field RouteTableId string This parameter is required.
 
 ---@class ecs.DeleteRouteEntryParams.NextHopListItem
 ---@field NextHopId? string
@@ -2086,48 +2086,48 @@
 ---@field ClientToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RouterInterfaceId string
+---@field RouterInterfaceId string This parameter is required.
 ---@field UserCidr? string
 
 --- Parameters of DeleteSecurityGroup.
 ---@class ecs.DeleteSecurityGroupParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
+---@field SecurityGroupId string The security group ID.
 
 --- Parameters of DeleteSnapshot.
 ---@class ecs.DeleteSnapshotParams
----@field Force? boolean
+---@field Force? boolean Specifies whether to force delete the snapshot that has been used to create cloud disks.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotId string
+---@field SnapshotId string The snapshot ID.
 
 --- Parameters of DeleteSnapshotGroup.
 ---@class ecs.DeleteSnapshotGroupParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the snapshot-consistent group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotGroupId string
+---@field SnapshotGroupId string The ID of the snapshot-consistent group.
 
 --- Parameters of DeleteStorageSet.
 ---@class ecs.DeleteStorageSetParams
 ---@field ClientToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StorageSetId string
+---@field StorageSetId string This parameter is required.
 
 --- Parameters of DeleteVSwitch.
 ---@class ecs.DeleteVSwitchParams
@@ -2136,18 +2136,18 @@
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VSwitchId string
+---@field VSwitchId string This parameter is required.
 
 --- Parameters of DeleteVirtualBorderRouter.
 ---@class ecs.DeleteVirtualBorderRouterParams
 ---@field ClientToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
----@field VbrId string
+---@field VbrId string This parameter is required.
 
 --- Parameters of DeleteVpc.
 ---@class ecs.DeleteVpcParams
@@ -2156,26 +2156,26 @@
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VpcId string
+---@field VpcId string This parameter is required.
 
 --- Parameters of DeleteVsc.
 ---@class ecs.DeleteVscParams
----@field ClientToken? string
----@field DryRun? boolean
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DryRun? boolean Specifies whether to perform only a dry run, without performing the actual request.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VscId string
+---@field VscId string The ID of the VSC that you want to delete.
 
 --- Parameters of DeregisterManagedInstance.
 ---@class ecs.DeregisterManagedInstanceParams
----@field ClientToken? string
----@field InstanceId string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field InstanceId string The managed instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -2185,7 +2185,7 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field Type? string
@@ -2196,142 +2196,142 @@
 
 --- Parameters of DescribeAccountAttributes.
 ---@class ecs.DescribeAccountAttributesParams
----@field AttributeName? string[]
+---@field AttributeName? string[] The type of resource quota to query in the specified region.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ZoneId? string
+---@field ZoneId? string The zone ID.
 
 --- Parameters of DescribeActivations.
 ---@class ecs.DescribeActivationsParams
----@field ActivationId? string
----@field InstanceName? string
----@field MaxResults? integer
----@field NextToken? string
+---@field ActivationId? string The activation code ID.
+---@field InstanceName? string The default instance name prefix.
+---@field MaxResults? integer The maximum number of entries per page in a paged query.
+---@field NextToken? string The pagination token that is used in the next request to retrieve a new page of results.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer The page number.
+---@field PageSize? integer The number of entries per page in a paged query.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the activation code belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeActivationsParams.TagItem[]
+---@field Tag? ecs.DescribeActivationsParams.TagItem[] The tags.
 
 ---@class ecs.DescribeActivationsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the managed instance dynamic code.
+---@field Value? string The tag value of the managed instance activation code.
 
 --- Parameters of DescribeAutoProvisioningGroupHistory.
 ---@class ecs.DescribeAutoProvisioningGroupHistoryParams
----@field AutoProvisioningGroupId string
----@field EndTime? string
+---@field AutoProvisioningGroupId string The ID of the auto provisioning group.
+---@field EndTime? string The end time for querying the scheduling history.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the current page in a paged query.
+---@field PageSize? integer The number of entries per page in a paged query.
+---@field RegionId? string The ID of the region where the auto provisioning group resides.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime? string
+---@field StartTime? string The start time for querying the scheduling history.
 
 --- Parameters of DescribeAutoProvisioningGroupInstances.
 ---@class ecs.DescribeAutoProvisioningGroupInstancesParams
----@field AutoProvisioningGroupId string
+---@field AutoProvisioningGroupId string The ID of the auto-provisioning group.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the paging query.
+---@field PageSize? integer The number of entries per page when you use paging queries.
+---@field RegionId? string The ID of the region in which the auto-provisioning group resides.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeAutoProvisioningGroups.
 ---@class ecs.DescribeAutoProvisioningGroupsParams
----@field AutoProvisioningGroupId? string[]
----@field AutoProvisioningGroupName? string
----@field AutoProvisioningGroupStatus? string[]
----@field AutoProvisioningGroupTypes? string[]
+---@field AutoProvisioningGroupId? string[] The IDs of auto-provisioning groups.
+---@field AutoProvisioningGroupName? string The name of the auto provisioning group.
+---@field AutoProvisioningGroupStatus? string[] The list of statuses of auto-provisioning groups.
+---@field AutoProvisioningGroupTypes? string[] The type of the auto-provisioning group.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer The page number of the list to return in a paging query.
+---@field PageSize? integer The number of entries per page in a paging query.
+---@field RegionId? string The ID of the region where the auto-provisioning group resides.
+---@field ResourceGroupId? string The ID of the resource group to which the auto-provisioning group belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeAutoProvisioningGroupsParams.TagItem[]
+---@field Tag? ecs.DescribeAutoProvisioningGroupsParams.TagItem[] The tags attached to the auto-provisioning group.
 
 ---@class ecs.DescribeAutoProvisioningGroupsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the auto-provisioning group.
+---@field Value? string The tag value of the auto-provisioning group.
 
 --- Parameters of DescribeAutoSnapshotPolicyAssociations.
 ---@class ecs.DescribeAutoSnapshotPolicyAssociationsParams
----@field AutoSnapshotPolicyId? string
----@field DiskId? string
----@field MaxResults? integer
----@field NextToken? string
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy.
+---@field DiskId? string The cloud disk ID.
+---@field MaxResults? integer The maximum number of entries per page for paging queries.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the automatic snapshot policy.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeAutoSnapshotPolicyEx.
 ---@class ecs.DescribeAutoSnapshotPolicyExParams
----@field AutoSnapshotPolicyId? string
----@field AutoSnapshotPolicyName? string
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy.
+---@field AutoSnapshotPolicyName? string The name of the automatic snapshot policy.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer The page number of the page to return for the automatic snapshot policy list.
+---@field PageSize? integer The number of entries per page for the automatic snapshot policy list.
+---@field RegionId? string The region ID of the automatic snapshot policies that you want to query.
+---@field ResourceGroupId? string The ID of the resource group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeAutoSnapshotPolicyExParams.TagItem[]
+---@field Tag? ecs.DescribeAutoSnapshotPolicyExParams.TagItem[] The tags.
 
 ---@class ecs.DescribeAutoSnapshotPolicyExParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the automatic snapshot policy.
+---@field Value? string The tag value of the automatic snapshot policy.
 
 --- Parameters of DescribeAvailableResource.
 ---@class ecs.DescribeAvailableResourceParams
----@field Cores? integer
----@field DataDiskCategory? string
----@field DedicatedHostId? string
----@field DestinationResource string
----@field InstanceChargeType? string
----@field InstanceType? string
----@field IoOptimized? string
----@field Memory? number
----@field NetworkCategory? string
+---@field Cores? integer The number of vCPU cores of the instance type.
+---@field DataDiskCategory? string The category of the data disk.
+---@field DedicatedHostId? string The ID of the dedicated host.
+---@field DestinationResource string The type of resource to query.
+---@field InstanceChargeType? string The billing method of the resource.
+---@field InstanceType? string The instance type.
+---@field IoOptimized? string Specifies whether the instance is an I/O optimized instance.
+---@field Memory? number The memory size of the instance type.
+---@field NetworkCategory? string The network type.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The ID of the destination region.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType? string
----@field Scope? string
----@field SpotDuration? integer
----@field SpotStrategy? string
----@field SystemDiskCategory? string
----@field ZoneId? string
+---@field ResourceType? string The type of the resource.
+---@field Scope? string The scope of the reserved instance.
+---@field SpotDuration? integer The protection period of the spot instance.
+---@field SpotStrategy? string The bidding policy for pay-as-you-go instances.
+---@field SystemDiskCategory? string The category of the system disk.
+---@field ZoneId? string The zone ID.
 
 --- Parameters of DescribeBandwidthLimitation.
 ---@class ecs.DescribeBandwidthLimitationParams
----@field InstanceChargeType? string
----@field InstanceType string
----@field OperationType? string
+---@field InstanceChargeType? string The billing method of the instance.
+---@field InstanceType string The instance type.
+---@field OperationType? string The type of operation for which to query the public bandwidth limits.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceId? string
+---@field RegionId? string The ID of the target region.
+---@field ResourceId? string The resource ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SpotStrategy? string
+---@field SpotStrategy? string The bidding policy for the pay-as-you-go instance.
 
 --- Parameters of DescribeBandwidthPackages.
 ---@class ecs.DescribeBandwidthPackagesParams
@@ -2341,80 +2341,80 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeCapacityReservationInstances.
 ---@class ecs.DescribeCapacityReservationInstancesParams
----@field MaxResults? integer
----@field NextToken? string
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field NextToken? string The pagination token for the capacity reservation query.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrivatePoolOptions? ecs.DescribeCapacityReservationInstancesParams.PrivatePoolOptions
----@field RegionId string
+---@field RegionId? string The region ID of the capacity reservation.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.DescribeCapacityReservationInstancesParams.PrivatePoolOptions
----@field Id string
+---@field Id string The ID of the capacity reservation.
 
 --- Parameters of DescribeCapacityReservations.
 ---@class ecs.DescribeCapacityReservationsParams
----@field InstanceChargeType? string
----@field InstanceType? string
----@field MaxResults? integer
----@field NextToken? string
+---@field InstanceChargeType? string The billing method of the instance.
+---@field InstanceType? string The instance type.
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field NextToken? string The pagination token for the capacity reservation query.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Platform? string
+---@field Platform? string The operating system of the instance.
 ---@field PrivatePoolOptions? ecs.DescribeCapacityReservationsParams.PrivatePoolOptions
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID of the capacity reservation.
+---@field ResourceGroupId? string The resource group ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Status? string
----@field Tag? ecs.DescribeCapacityReservationsParams.TagItem[]
----@field ZoneId? string
+---@field Status? string The status of the capacity reservation.
+---@field Tag? ecs.DescribeCapacityReservationsParams.TagItem[] The tags bound to the capacity reservation.
+---@field ZoneId? string The zone ID of the capacity reservation.
 
 ---@class ecs.DescribeCapacityReservationsParams.PrivatePoolOptions
----@field Ids? string[]|string
+---@field Ids? string[]|string The list of capacity reservation IDs.
 
 ---@class ecs.DescribeCapacityReservationsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key.
+---@field Value? string The tag value.
 
 --- Parameters of DescribeClassicLinkInstances.
 ---@class ecs.DescribeClassicLinkInstancesParams
----@field InstanceId? string
+---@field InstanceId? string The instance IDs.
 ---@field OwnerId? integer
----@field PageNumber? string
----@field PageSize? string
----@field RegionId string
+---@field PageNumber? string The page number.
+---@field PageSize? string The number of entries per page for paging queries.
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VpcId? string
+---@field VpcId? string The VPC ID.
 
 --- Parameters of DescribeCloudAssistantSettings.
 ---@class ecs.DescribeCloudAssistantSettingsParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SettingType string[]
+---@field SettingType string[] The list of service configurations to query.
 
 --- Parameters of DescribeCloudAssistantStatus.
 ---@class ecs.DescribeCloudAssistantStatusParams
----@field InstanceId? string[]
----@field MaxResults? integer
----@field NextToken? string
----@field OSType? string
+---@field InstanceId? string[] The list of instance IDs.
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field NextToken? string The pagination token.
+---@field OSType? string The operating system type of the instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer This parameter is about to be deprecated.
+---@field PageSize? integer This parameter is about to be deprecated.
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -2422,254 +2422,254 @@
 ---@class ecs.DescribeClustersParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeCommands.
 ---@class ecs.DescribeCommandsParams
----@field CommandId? string
----@field ContentEncoding? string
----@field Description? string
----@field Latest? boolean
----@field MaxResults? integer
----@field Name? string
----@field NextToken? string
+---@field CommandId? string The command ID.
+---@field ContentEncoding? string The encoding mode of the CommandContent and Output fields in the response.
+---@field Description? string The description of the command.
+---@field Latest? boolean Specifies whether to query only the latest version of public commands when the query results include public commands.
+---@field MaxResults? integer The maximum number of entries per page for paging.
+---@field Name? string The name of the command.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field Provider? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer This parameter is about to be deprecated.
+---@field PageSize? integer This parameter is about to be deprecated.
+---@field Provider? string The provider of the public command.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the command belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeCommandsParams.TagItem[]
----@field Type? string
+---@field Tag? ecs.DescribeCommandsParams.TagItem[] The tags.
+---@field Type? string The type of the command.
 
 ---@class ecs.DescribeCommandsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the command.
+---@field Value? string The tag value of the command.
 
 --- Parameters of DescribeDedicatedHostAutoRenew.
 ---@class ecs.DescribeDedicatedHostAutoRenewParams
----@field DedicatedHostIds string
+---@field DedicatedHostIds string The IDs of dedicated hosts.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the dedicated host.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeDedicatedHostClusters.
 ---@class ecs.DescribeDedicatedHostClustersParams
----@field DedicatedHostClusterIds? string[]|string
----@field DedicatedHostClusterName? string
----@field LockReason? string
+---@field DedicatedHostClusterIds? string[]|string The IDs of dedicated host clusters.
+---@field DedicatedHostClusterName? string The name of the dedicated host cluster.
+---@field LockReason? string This parameter is not yet available.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer The page number of the dedicated host cluster list.
+---@field PageSize? integer The number of entries per page for the paged query.
+---@field RegionId? string The region ID of the dedicated host cluster.
+---@field ResourceGroupId? string The ID of the resource group to which the dedicated host cluster belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Status? string
----@field Tag? ecs.DescribeDedicatedHostClustersParams.TagItem[]
----@field ZoneId? string
+---@field Status? string This parameter is not yet available.
+---@field Tag? ecs.DescribeDedicatedHostClustersParams.TagItem[] The tags.
+---@field ZoneId? string The zone ID of the dedicated host cluster.
 
 ---@class ecs.DescribeDedicatedHostClustersParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the dedicated host cluster.
+---@field Value? string The tag value of the dedicated host cluster.
 
 --- Parameters of DescribeDedicatedHostTypes.
 ---@class ecs.DescribeDedicatedHostTypesParams
----@field DedicatedHostType? string
+---@field DedicatedHostType? string The dedicated host type.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the dedicated host.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SupportedInstanceTypeFamily? string
+---@field SupportedInstanceTypeFamily? string The ECS instance family supported by the dedicated host type.
 
 --- Parameters of DescribeDedicatedHosts.
 ---@class ecs.DescribeDedicatedHostsParams
----@field DedicatedHostClusterId? string
----@field DedicatedHostIds? string[]|string
----@field DedicatedHostName? string
----@field DedicatedHostType? string
----@field LockReason? string
----@field MaxResults? integer
----@field NeedHostDetail? string
----@field NextToken? string
+---@field DedicatedHostClusterId? string The ID of the dedicated host cluster.
+---@field DedicatedHostIds? string[]|string The list of dedicated host IDs.
+---@field DedicatedHostName? string The name of the dedicated host.
+---@field DedicatedHostType? string The type of the dedicated host.
+---@field LockReason? string The reason why the dedicated host is locked.
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field NeedHostDetail? string The detailed information of the dedicated host.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
+---@field PageNumber? integer This parameter will be offline soon.
+---@field PageSize? integer This parameter will be offline soon.
 ---@field QueryInventory? boolean
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID of the dedicated host.
+---@field ResourceGroupId? string The ID of the resource group to which the dedicated host belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SocketDetails? string
----@field Status? string
----@field Tag? ecs.DescribeDedicatedHostsParams.TagItem[]
----@field ZoneId? string
+---@field SocketDetails? string Specifies whether to display socket-level capacity information.
+---@field Status? string The usage status of the dedicated host.
+---@field Tag? ecs.DescribeDedicatedHostsParams.TagItem[] The tags.
+---@field ZoneId? string The zone ID.
 
 ---@class ecs.DescribeDedicatedHostsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the dedicated host.
+---@field Value? string The tag value of the dedicated host.
 
 --- Parameters of DescribeDeploymentSetSupportedInstanceTypeFamily.
 ---@class ecs.DescribeDeploymentSetSupportedInstanceTypeFamilyParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the deployment set.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Strategy? string
+---@field Strategy? string The deployment strategy.
 
 --- Parameters of DescribeDeploymentSets.
 ---@class ecs.DescribeDeploymentSetsParams
----@field DeploymentSetIds? string[]|string
----@field DeploymentSetName? string
----@field Domain? string
----@field Granularity? string
----@field NetworkType? string
+---@field DeploymentSetIds? string[]|string The IDs of deployment sets.
+---@field DeploymentSetName? string The name of the deployment set.
+---@field Domain? string This parameter is deprecated.
+---@field Granularity? string This parameter is deprecated.
+---@field NetworkType? string This parameter is deprecated.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the deployment set list.
+---@field PageSize? integer The number of entries per page for the paged query.
+---@field RegionId? string The region ID of the deployment set.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Strategy? string
----@field Type? string
+---@field Strategy? string The deployment strategy.
+---@field Type? string The deployment type.
 
 --- Parameters of DescribeDiagnosticMetricSets.
 ---@class ecs.DescribeDiagnosticMetricSetsParams
----@field MaxResults? integer
----@field MetricSetIds? string[]
----@field NextToken? string
----@field RegionId string
----@field ResourceType? string
----@field Type? string
+---@field MaxResults? integer The number of entries per page for a paged query.
+---@field MetricSetIds? string[] The list of diagnostic metric set IDs.
+---@field NextToken? string The pagination token.
+---@field RegionId? string The region ID.
+---@field ResourceType? string The resource type.
+---@field Type? string The type of the diagnostic metric set.
 
 --- Parameters of DescribeDiagnosticMetrics.
 ---@class ecs.DescribeDiagnosticMetricsParams
----@field MaxResults? integer
----@field MetricIds? string[]
----@field NextToken? string
----@field RegionId string
----@field ResourceType? string
+---@field MaxResults? integer The number of entries per page in a paging query.
+---@field MetricIds? string[] The list of diagnostic metrics.
+---@field NextToken? string The pagination token.
+---@field RegionId? string The region ID.
+---@field ResourceType? string The supported resource type.
 
 --- Parameters of DescribeDiagnosticReportAttributes.
 ---@class ecs.DescribeDiagnosticReportAttributesParams
----@field RegionId string
----@field ReportId string
+---@field RegionId? string The region ID.
+---@field ReportId string The ID of the diagnostic report.
 
 --- Parameters of DescribeDiagnosticReports.
 ---@class ecs.DescribeDiagnosticReportsParams
----@field MaxResults? integer
----@field NextToken? string
----@field RegionId string
----@field ReportIds? string[]
----@field ResourceIds? string[]
----@field Severity? string
----@field Status? string
+---@field MaxResults? integer The number of entries per page for a paged query.
+---@field NextToken? string The pagination token.
+---@field RegionId? string The region ID.
+---@field ReportIds? string[] The list of diagnostic report IDs.
+---@field ResourceIds? string[] The list of resource IDs.
+---@field Severity? string The severity level.
+---@field Status? string The report status.
 
 --- Parameters of DescribeDiskDefaultKMSKeyId.
 ---@class ecs.DescribeDiskDefaultKMSKeyIdParams
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeDiskEncryptionByDefaultStatus.
 ---@class ecs.DescribeDiskEncryptionByDefaultStatusParams
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeDiskMonitorData.
 ---@class ecs.DescribeDiskMonitorDataParams
----@field DiskId string
----@field EndTime string
+---@field DiskId string The ID of the cloud disk that you want to query.
+---@field EndTime string The end time of the data.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
+---@field Period? integer The granularity of the data.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime string
+---@field StartTime string The start time of the data.
 
 --- Parameters of DescribeDisks.
 ---@class ecs.DescribeDisksParams
----@field AdditionalAttributes? string[]
----@field AutoSnapshotPolicyId? string
----@field Category? string
----@field DeleteAutoSnapshot? boolean
----@field DeleteWithInstance? boolean
----@field DiskChargeType? string
----@field DiskIds? string[]|string
----@field DiskName? string
----@field DiskType? string
----@field DryRun? boolean
----@field EnableAutomatedSnapshotPolicy? boolean
----@field EnableAutoSnapshot? boolean
----@field EnableShared? boolean
----@field Encrypted? boolean
+---@field AdditionalAttributes? string[] The list of additional attribute values.
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy used to query disks.
+---@field Category? string The category of the disk.
+---@field DeleteAutoSnapshot? boolean Specifies whether automatic snapshots are released when the disk is released.
+---@field DeleteWithInstance? boolean Specifies whether the disk is set to be released together with the instance.
+---@field DiskChargeType? string The billing method of the disk.
+---@field DiskIds? string[]|string The IDs of disks, local disks, or elastic ephemeral disks.
+---@field DiskName? string The name of the disk.
+---@field DiskType? string The type of the disk, local disk, or elastic ephemeral disk to query.
+---@field DryRun? boolean Specifies whether to perform only a dry run, without performing the actual request.
+---@field EnableAutomatedSnapshotPolicy? boolean Specifies whether an automatic snapshot policy is configured for the disk.
+---@field EnableAutoSnapshot? boolean Specifies whether the automatic snapshot policy feature is enabled for the disk.
+---@field EnableShared? boolean Specifies whether the disk is a Shared Block Storage device.
+---@field Encrypted? boolean Specifies whether to query only encrypted disks.
 ---@field Filter? ecs.DescribeDisksParams.FilterItem[]
----@field InstanceId? string
----@field KMSKeyId? string
----@field LockReason? string
----@field MaxResults? integer
----@field MultiAttach? string
----@field NextToken? string
+---@field InstanceId? string The instance ID of the instance to which the disk, local disk, or elastic ephemeral disk is attached.
+---@field KMSKeyId? string The ID of the Key Management Service (KMS) key used by the disk.
+---@field LockReason? string The reason why the disk is locked.
+---@field MaxResults? integer The maximum number of entries to return.
+---@field MultiAttach? string Specifies whether the multi-attach feature is enabled.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field Portable? boolean
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer This parameter is about to be deprecated.
+---@field PageSize? integer This parameter is about to be deprecated.
+---@field Portable? boolean Specifies whether the disk is removable.
+---@field RegionId? string The region ID of the block storage device.
+---@field ResourceGroupId? string The ID of the resource group to which the disk belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotId? string
----@field Status? string
----@field Tag? ecs.DescribeDisksParams.TagItem[]
----@field ZoneId? string
+---@field SnapshotId? string The ID of the snapshot used to create the disk.
+---@field Status? string The status of the disk.
+---@field Tag? ecs.DescribeDisksParams.TagItem[] The tags of the disk.
+---@field ZoneId? string The zone ID.
 
 ---@class ecs.DescribeDisksParams.FilterItem
----@field Key? string
----@field Value? string
+---@field Key? string The filter key used to query resources.
+---@field Value? string The filter value used to query resources.
 
 ---@class ecs.DescribeDisksParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the disk.
+---@field Value? string The tag value of the disk.
 
 --- Parameters of DescribeDisksFullStatus.
 ---@class ecs.DescribeDisksFullStatusParams
----@field DiskId? string[]
----@field EventId? string[]
+---@field DiskId? string[] The block storage ID.
+---@field EventId? string[] The event ID.
 ---@field EventTime? ecs.DescribeDisksFullStatusParams.EventTime
----@field EventType? string
----@field HealthStatus? string
+---@field EventType? string The event type of the block storage device.
+---@field HealthStatus? string The health status of the block storage device.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer The page number of the query result.
+---@field PageSize? integer The number of entries per page.
+---@field RegionId? string The region ID of the block storage device.
+---@field ResourceGroupId? string The ID of the resource group to which the block storage resource belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Status? string
----@field Tag? ecs.DescribeDisksFullStatusParams.TagItem[]
+---@field Status? string The lifecycle status of the block storage device.
+---@field Tag? ecs.DescribeDisksFullStatusParams.TagItem[] The tags.
 
 ---@class ecs.DescribeDisksFullStatusParams.EventTime
----@field End? string
----@field Start? string
+---@field End? string The end of the time range during which to query events.
+---@field Start? string The start of the time range during which to query events.
 
 ---@class ecs.DescribeDisksFullStatusParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key attached to the block storage resource.
+---@field Value? string The tag value attached to the block storage resource.
 
 --- Parameters of DescribeEipAddresses.
 ---@class ecs.DescribeEipAddressesParams
@@ -2685,7 +2685,7 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field Status? string
@@ -2696,101 +2696,101 @@
 
 --- Parameters of DescribeEipMonitorData.
 ---@class ecs.DescribeEipMonitorDataParams
----@field AllocationId string
----@field EndTime string
+---@field AllocationId string This parameter is required.
+---@field EndTime string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field Period? integer
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime string
+---@field StartTime string This parameter is required.
 
 --- Parameters of DescribeElasticityAssuranceAutoRenewAttribute.
 ---@class ecs.DescribeElasticityAssuranceAutoRenewAttributeParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrivatePoolOptions? ecs.DescribeElasticityAssuranceAutoRenewAttributeParams.PrivatePoolOptions
----@field RegionId string
+---@field RegionId? string The region ID of the elasticity assurance service.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.DescribeElasticityAssuranceAutoRenewAttributeParams.PrivatePoolOptions
----@field Id? string[]
+---@field Id? string[] The list of elasticity assurance service IDs.
 
 --- Parameters of DescribeElasticityAssuranceInstances.
 ---@class ecs.DescribeElasticityAssuranceInstancesParams
----@field MaxResults? integer
----@field NextToken? string
+---@field MaxResults? integer The maximum number of entries per page for a paging query.
+---@field NextToken? string The pagination token for the elasticity assurance query.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrivatePoolOptions? ecs.DescribeElasticityAssuranceInstancesParams.PrivatePoolOptions
----@field RegionId string
+---@field RegionId? string The region ID of the elasticity assurance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.DescribeElasticityAssuranceInstancesParams.PrivatePoolOptions
----@field Id string
+---@field Id string The ID of the elasticity assurance.
 
 --- Parameters of DescribeElasticityAssurances.
 ---@class ecs.DescribeElasticityAssurancesParams
----@field InstanceChargeType? string
----@field InstanceType? string
----@field MaxResults? integer
----@field NextToken? string
+---@field InstanceChargeType? string The billing method of the instance.
+---@field InstanceType? string The instance type.
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field NextToken? string The pagination token for the elasticity assurance query.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PackageType? string
----@field Platform? string
+---@field PackageType? string The type of the elasticity assurance.
+---@field Platform? string This parameter is deprecated.
 ---@field PrivatePoolOptions? ecs.DescribeElasticityAssurancesParams.PrivatePoolOptions
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The ID of the region to which the elasticity assurance belongs.
+---@field ResourceGroupId? string The ID of the resource group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Status? string
----@field Tag? ecs.DescribeElasticityAssurancesParams.TagItem[]
----@field ZoneId? string
+---@field Status? string The status of the elasticity assurance.
+---@field Tag? ecs.DescribeElasticityAssurancesParams.TagItem[] The list of tag key-value pairs bound to the elasticity assurance.
+---@field ZoneId? string The zone ID in the region to which the elasticity assurance belongs.
 
 ---@class ecs.DescribeElasticityAssurancesParams.PrivatePoolOptions
----@field Ids? string[]|string
+---@field Ids? string[]|string The list of elasticity assurance IDs.
 
 ---@class ecs.DescribeElasticityAssurancesParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key.
+---@field Value? string The tag value.
 
 --- Parameters of DescribeEniMonitorData.
 ---@class ecs.DescribeEniMonitorDataParams
----@field EndTime string
----@field EniId? string
----@field InstanceId string
+---@field EndTime string The end of the time range to query.
+---@field EniId? string The ID of the secondary ENI.
+---@field InstanceId string The ID of the instance to which the secondary ENI is attached.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field RegionId string
+---@field Period? integer The interval at which to retrieve monitoring data.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime string
+---@field StartTime string The beginning of the time range to query.
 
 --- Parameters of DescribeForwardTableEntries.
 ---@class ecs.DescribeForwardTableEntriesParams
 ---@field ForwardEntryId? string
----@field ForwardTableId string
+---@field ForwardTableId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeHaVips.
 ---@class ecs.DescribeHaVipsParams
----@field Filter ecs.DescribeHaVipsParams.FilterItem[]
+---@field Filter ecs.DescribeHaVipsParams.FilterItem[] This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -2800,161 +2800,161 @@
 
 --- Parameters of DescribeHpcClusters.
 ---@class ecs.DescribeHpcClustersParams
----@field ClientToken? string
----@field HpcClusterIds? string[]|string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field HpcClusterIds? string[]|string The IDs of HPC clusters.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the HPC cluster list.
+---@field PageSize? integer The number of entries per page for a paged query.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeImageComponents.
 ---@class ecs.DescribeImageComponentsParams
----@field ComponentType? string
----@field ComponentVersion? string
----@field ImageComponentId? string[]
----@field MaxResults? integer
----@field Name? string
----@field NextToken? string
----@field Owner? string
+---@field ComponentType? string The component type.
+---@field ComponentVersion? string The component version number in the major.minor.patch format.
+---@field ImageComponentId? string[] The ID of the image component to query.
+---@field MaxResults? integer The maximum number of entries per page for paging.
+---@field Name? string The image component name.
+---@field NextToken? string The pagination token.
+---@field Owner? string The image component type.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The resource group ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SystemType? string
----@field Tag? ecs.DescribeImageComponentsParams.TagItem[]
+---@field SystemType? string The operating system supported by the component.
+---@field Tag? ecs.DescribeImageComponentsParams.TagItem[] The tags.
 
 ---@class ecs.DescribeImageComponentsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key.
+---@field Value? string The tag value.
 
 --- Parameters of DescribeImageFromFamily.
 ---@class ecs.DescribeImageFromFamilyParams
----@field ImageFamily string
+---@field ImageFamily string The name of the image family.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the image.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeImagePipelineExecutions.
 ---@class ecs.DescribeImagePipelineExecutionsParams
----@field ExecutionId? string
----@field ImagePipelineId? string
----@field MaxResults? integer
----@field NextToken? string
+---@field ExecutionId? string The image build task ID.
+---@field ImagePipelineId? string The image template ID.
+---@field MaxResults? integer The maximum number of entries per page for paging queries.
+---@field NextToken? string The query token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Status? string
----@field Tag? ecs.DescribeImagePipelineExecutionsParams.TagItem[]
+---@field Status? string The status of the image build task.
+---@field Tag? ecs.DescribeImagePipelineExecutionsParams.TagItem[] The tags.
 
 ---@class ecs.DescribeImagePipelineExecutionsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key.
+---@field Value? string The tag value.
 
 --- Parameters of DescribeImagePipelines.
 ---@class ecs.DescribeImagePipelinesParams
----@field ImagePipelineId? string[]
----@field MaxResults? integer
----@field Name? string
----@field NextToken? string
+---@field ImagePipelineId? string[] The image template ID.
+---@field MaxResults? integer The maximum number of entries per page in a paging query.
+---@field Name? string The template name.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the enterprise resource group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeImagePipelinesParams.TagItem[]
+---@field Tag? ecs.DescribeImagePipelinesParams.TagItem[] The tags.
 
 ---@class ecs.DescribeImagePipelinesParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key.
+---@field Value? string The tag value.
 
 --- Parameters of DescribeImageSharePermission.
 ---@class ecs.DescribeImageSharePermissionParams
----@field ImageId string
+---@field ImageId string The ID of the custom image.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the query results to return.
+---@field PageSize? integer The number of entries per page in the query results.
+---@field RegionId? string The region ID of the custom image.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeImageSupportInstanceTypes.
 ---@class ecs.DescribeImageSupportInstanceTypesParams
----@field ActionType? string
----@field Filter? ecs.DescribeImageSupportInstanceTypesParams.FilterItem[]
----@field ImageId? string
+---@field ActionType? string The scenario in which the image is used.
+---@field Filter? ecs.DescribeImageSupportInstanceTypesParams.FilterItem[] The list of filter conditions used to query resources.
+---@field ImageId? string The image ID.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the image.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.DescribeImageSupportInstanceTypesParams.FilterItem
----@field Key? string
----@field Value? string
+---@field Key? string The filter condition key.
+---@field Value? string The filter condition value.
 
 --- Parameters of DescribeImages.
 ---@class ecs.DescribeImagesParams
----@field ActionType? string
----@field Architecture? string
----@field DryRun? boolean
----@field Filter? ecs.DescribeImagesParams.FilterItem[]
----@field ImageFamily? string
----@field ImageId? string
----@field ImageName? string
----@field ImageOwnerAlias? string
----@field ImageOwnerId? integer
----@field InstanceType? string
----@field IsPublic? boolean
----@field IsSupportCloudinit? boolean
----@field IsSupportIoOptimized? boolean
----@field OSType? string
+---@field ActionType? string The scenario in which the image is to be used.
+---@field Architecture? string The architecture of the image.
+---@field DryRun? boolean Specifies whether to perform only a dry run, without performing the actual request.
+---@field Filter? ecs.DescribeImagesParams.FilterItem[] The list of filter conditions when querying resources.
+---@field ImageFamily? string The name of the image family.
+---@field ImageId? string The image ID.
+---@field ImageName? string The image name.
+---@field ImageOwnerAlias? string The source of the image.
+---@field ImageOwnerId? integer The Alibaba Cloud account ID to which the image belongs.
+---@field InstanceType? string The instance type for which you want to query available images.
+---@field IsPublic? boolean Specifies whether to query published community images.
+---@field IsSupportCloudinit? boolean Specifies whether the image supports cloud-init.
+---@field IsSupportIoOptimized? boolean Specifies whether the image can run on I/O optimized instances.
+---@field OSType? string The operating system type of the image.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer The page number of the resources.
+---@field PageSize? integer The number of entries per page for paging queries.
+---@field RegionId? string The region ID of the image.
+---@field ResourceGroupId? string The ID of the resource group to which the custom image belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ShowExpired? boolean
----@field SnapshotId? string
----@field Status? string
----@field Tag? ecs.DescribeImagesParams.TagItem[]
----@field Usable? boolean
----@field Usage? string
+---@field ShowExpired? boolean Specifies whether the subscription image has exceeded its usage period.
+---@field SnapshotId? string The ID of the snapshot used to create the custom image.
+---@field Status? string The status of the image.
+---@field Tag? ecs.DescribeImagesParams.TagItem[] The list of tags.
+---@field Usable? boolean Specifies whether the image is available.
+---@field Usage? string Specifies whether the image is running on ECS instances.
 
 ---@class ecs.DescribeImagesParams.FilterItem
----@field Key? string
----@field Value? string
+---@field Key? string The filter key when querying resources.
+---@field Value? string The filter value when querying resources.
 
 ---@class ecs.DescribeImagesParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the image.
+---@field Value? string The tag value of the image.
 
 --- Parameters of DescribeInstanceAttachmentAttributes.
 ---@class ecs.DescribeInstanceAttachmentAttributesParams
----@field InstanceIds string[]|string
+---@field InstanceIds string[]|string The instance IDs.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the instance status list.
+---@field PageSize? integer The number of entries per page for the paged query.
+---@field RegionId? string The region ID of the elasticity assurance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeInstanceAttribute.
 ---@class ecs.DescribeInstanceAttributeParams
----@field InstanceId string
+---@field InstanceId string The ID of the instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
@@ -2962,392 +2962,392 @@
 
 --- Parameters of DescribeInstanceAutoRenewAttribute.
 ---@class ecs.DescribeInstanceAutoRenewAttributeParams
----@field InstanceId? string
+---@field InstanceId? string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? string
----@field PageSize? string
----@field RegionId string
----@field RenewalStatus? string
+---@field PageNumber? string The page number of the returned page.
+---@field PageSize? string The number of entries per page.
+---@field RegionId? string The region ID of the instance.
+---@field RenewalStatus? string The auto-renewal status of ECS instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeInstanceHistoryEvents.
 ---@class ecs.DescribeInstanceHistoryEventsParams
----@field EventCycleStatus? string
----@field EventId? string[]
+---@field EventCycleStatus? string The lifecycle status of the system event.
+---@field EventId? string[] One or more system event IDs.
 ---@field EventPublishTime? ecs.DescribeInstanceHistoryEventsParams.EventPublishTime
----@field EventType? string
----@field ImpactLevel? string
----@field InstanceEventCycleStatus? string[]
----@field InstanceEventType? string[]
----@field InstanceId? string
----@field MaxResults? integer
----@field NextToken? string
+---@field EventType? string The type of the system event.
+---@field ImpactLevel? string This parameter is not yet available for use.
+---@field InstanceEventCycleStatus? string[] One or more lifecycle statuses of system events.
+---@field InstanceEventType? string[] One or more types of system events.
+---@field InstanceId? string The instance ID.
+---@field MaxResults? integer The maximum number of entries per page for a paging query.
+---@field NextToken? string The pagination token.
 ---@field NotBefore? ecs.DescribeInstanceHistoryEventsParams.NotBefore
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
----@field ResourceId? string[]
+---@field PageNumber? integer This parameter will be deprecated.
+---@field PageSize? integer This parameter will be deprecated.
+---@field RegionId? string The region ID of the resource.
+---@field ResourceGroupId? string The ID of the resource group to which the resource belongs.
+---@field ResourceId? string[] One or more resource IDs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType? string
----@field Tag? ecs.DescribeInstanceHistoryEventsParams.TagItem[]
+---@field ResourceType? string The type of the resource.
+---@field Tag? ecs.DescribeInstanceHistoryEventsParams.TagItem[] The list of tags supported by system events.
 
 ---@class ecs.DescribeInstanceHistoryEventsParams.EventPublishTime
----@field End? string
----@field Start? string
+---@field End? string The end of the time range to query the publish time of system events.
+---@field Start? string The start of the time range to query the publish time of system events.
 
 ---@class ecs.DescribeInstanceHistoryEventsParams.NotBefore
----@field End? string
----@field Start? string
+---@field End? string The end of the time range to query the scheduled execution time of system events.
+---@field Start? string The start of the time range to query the scheduled execution time of system events.
 
 ---@class ecs.DescribeInstanceHistoryEventsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the resource.
+---@field Value? string The tag value of the resource.
 
 --- Parameters of DescribeInstanceMaintenanceAttributes.
 ---@class ecs.DescribeInstanceMaintenanceAttributesParams
----@field InstanceId? string[]
+---@field InstanceId? string[] The list of instance IDs.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the maintenance attribute list.
+---@field PageSize? integer The number of entries per page.
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeInstanceModificationPrice.
 ---@class ecs.DescribeInstanceModificationPriceParams
----@field DataDisk? ecs.DescribeInstanceModificationPriceParams.DataDiskItem[]
----@field EndTime? string
----@field ImageId? string
----@field InstanceId string
----@field InstanceType? string
----@field InternetChargeType? string
----@field InternetMaxBandwidthOut? integer
----@field ISP? string
+---@field DataDisk? ecs.DescribeInstanceModificationPriceParams.DataDiskItem[] The information about data disk types.
+---@field EndTime? string The end time of the temporary bandwidth upgrade.
+---@field ImageId? string The image ID.
+---@field InstanceId string The instance ID of the instance for which you want to query the upgrade price.
+---@field InstanceType? string The target instance type for the upgrade.
+---@field InternetChargeType? string The network billing method to convert to.
+---@field InternetMaxBandwidthOut? integer The maximum outbound public bandwidth.
+---@field ISP? string The Internet Service Provider.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime? string
+---@field StartTime? string The start time of the temporary bandwidth upgrade.
 ---@field SystemDisk? ecs.DescribeInstanceModificationPriceParams.SystemDisk
 
 ---@class ecs.DescribeInstanceModificationPriceParams.DataDiskItem
----@field Category? string
----@field DiskId? string
----@field PerformanceLevel? string
----@field Size? integer
+---@field Category? string The type of the data disk.
+---@field DiskId? string The ID of the data disk.
+---@field PerformanceLevel? string The performance level of the data disk when the disk type is enterprise SSD.
+---@field Size? integer The capacity of the data disk.
 
 ---@class ecs.DescribeInstanceModificationPriceParams.SystemDisk
----@field Category? string
----@field PerformanceLevel? string
----@field Size? integer
+---@field Category? string The category of the system disk.
+---@field PerformanceLevel? string The performance level of the system disk.
+---@field Size? integer The size of the system disk.
 
 --- Parameters of DescribeInstanceMonitorData.
 ---@class ecs.DescribeInstanceMonitorDataParams
----@field EndTime string
----@field InstanceId string
+---@field EndTime string The end of the time range to query.
+---@field InstanceId string The instance ID of the instance to query.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
+---@field Period? integer The interval at which to retrieve monitoring data.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime string
+---@field StartTime string The beginning of the time range to query.
 
 --- Parameters of DescribeInstanceRamRole.
 ---@class ecs.DescribeInstanceRamRoleParams
----@field InstanceIds? string[]|string
+---@field InstanceIds? string[]|string The instance IDs of the instances to query.
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RamRoleName? string
----@field RegionId string
+---@field PageNumber? integer The page number of the page to return.
+---@field PageSize? integer The number of entries per page.
+---@field RamRoleName? string The name of the instance RAM role.
+---@field RegionId? string The region ID of the instance RAM role.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeInstanceStatus.
 ---@class ecs.DescribeInstanceStatusParams
----@field ClusterId? string
----@field InstanceId? string[]
+---@field ClusterId? string The cluster ID of the instances.
+---@field InstanceId? string[] The instance ID array.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the instance status list.
+---@field PageSize? integer The number of entries per page for paging.
+---@field RegionId? string The region ID of the instances.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ZoneId? string
+---@field ZoneId? string The zone to which the instances belong.
 
 --- Parameters of DescribeInstanceTopology.
 ---@class ecs.DescribeInstanceTopologyParams
 ---@field InstanceIds? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeInstanceTypeFamilies.
 ---@class ecs.DescribeInstanceTypeFamiliesParams
----@field Generation? string
+---@field Generation? string The generation of instance families.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeInstanceTypes.
 ---@class ecs.DescribeInstanceTypesParams
----@field AdditionalAttributes? string[]
----@field CpuArchitecture? string
----@field CpuArchitectures? string[]
----@field GPUSpec? string
----@field GpuSpecs? string[]
----@field InstanceCategories? string[]
----@field InstanceCategory? string
----@field InstanceFamilyLevel? string
----@field InstanceTypeFamilies? string[]
----@field InstanceTypeFamily? string
----@field InstanceTypes? string[]
----@field LocalStorageCategories? string[]
----@field LocalStorageCategory? string
----@field MaximumCpuCoreCount? integer
----@field MaximumCpuSpeedFrequency? number
----@field MaximumCpuTurboFrequency? number
----@field MaximumGPUAmount? integer
----@field MaximumMemorySize? integer
----@field MaxResults? integer
----@field MinimumBaselineCredit? integer
----@field MinimumCpuCoreCount? integer
----@field MinimumCpuSpeedFrequency? number
----@field MinimumCpuTurboFrequency? number
----@field MinimumDiskQuantity? integer
----@field MinimumEniIpv6AddressQuantity? integer
----@field MinimumEniPrivateIpAddressQuantity? integer
----@field MinimumEniQuantity? integer
----@field MinimumEriQuantity? integer
----@field MinimumGPUAmount? integer
----@field MinimumInitialCredit? integer
----@field MinimumInstanceBandwidthRx? integer
----@field MinimumInstanceBandwidthTx? integer
----@field MinimumInstancePpsRx? integer
----@field MinimumInstancePpsTx? integer
----@field MinimumLocalStorageAmount? integer
----@field MinimumLocalStorageCapacity? integer
----@field MinimumMemorySize? integer
----@field MinimumPrimaryEniQueueNumber? integer
----@field MinimumQueuePairNumber? integer
----@field MinimumSecondaryEniQueueNumber? integer
----@field NextToken? string
----@field NvmeSupport? string
+---@field AdditionalAttributes? string[] The list of advanced features of instance types to return.
+---@field CpuArchitecture? string The CPU architecture.
+---@field CpuArchitectures? string[] The CPU architectures to query.
+---@field GPUSpec? string The GPU type.
+---@field GpuSpecs? string[] The GPU types to query.
+---@field InstanceCategories? string[] The instance type categories to query.
+---@field InstanceCategory? string The categorization of the instance type.
+---@field InstanceFamilyLevel? string The level of the instance family.
+---@field InstanceTypeFamilies? string[] The instance families to query.
+---@field InstanceTypeFamily? string The instance family to which the instance type belongs.
+---@field InstanceTypes? string[] The specified instance types.
+---@field LocalStorageCategories? string[] The local disk types to query.
+---@field LocalStorageCategory? string The type of local disk.
+---@field MaximumCpuCoreCount? integer The expected maximum number of vCPU cores when querying instance types.
+---@field MaximumCpuSpeedFrequency? number The expected maximum clock speed when querying instance types.
+---@field MaximumCpuTurboFrequency? number The expected maximum turbo frequency when querying instance types.
+---@field MaximumGPUAmount? integer The expected maximum number of GPUs when querying instance types.
+---@field MaximumMemorySize? integer The expected maximum memory size when querying instance types.
+---@field MaxResults? integer The maximum number of entries per page in a paging query.
+---@field MinimumBaselineCredit? integer The expected minimum baseline vCPU computing performance (sum of all vCPUs) for burstable instances t5 and t6 when...
+---@field MinimumCpuCoreCount? integer The expected minimum number of vCPU cores when querying instance types.
+---@field MinimumCpuSpeedFrequency? number The expected minimum clock speed when querying instance types.
+---@field MinimumCpuTurboFrequency? number The expected minimum turbo frequency when querying instance types.
+---@field MinimumDiskQuantity? integer The expected minimum number of disks that can be attached when querying instance types.
+---@field MinimumEniIpv6AddressQuantity? integer The expected minimum number of IPv6 addresses per ENI when querying instance types.
+---@field MinimumEniPrivateIpAddressQuantity? integer The expected minimum number of IPv4 addresses per ENI when querying instance types.
+---@field MinimumEniQuantity? integer The expected minimum number of ENIs that can be attached when querying instance types.
+---@field MinimumEriQuantity? integer The expected minimum number of Elastic RDMA Interfaces (ERIs) when querying instance types.
+---@field MinimumGPUAmount? integer The expected minimum number of GPUs when querying instance types.
+---@field MinimumInitialCredit? integer The expected minimum initial vCPU CPU credits value for burstable instances t5 and t6 when querying instance types.
+---@field MinimumInstanceBandwidthRx? integer The expected minimum inbound internal bandwidth limit when querying instance types.
+---@field MinimumInstanceBandwidthTx? integer The expected minimum outbound internal bandwidth limit when querying instance types.
+---@field MinimumInstancePpsRx? integer The expected minimum inbound packet forwarding rate over the internal network when querying instance types.
+---@field MinimumInstancePpsTx? integer The expected minimum outbound packet forwarding rate over the internal network when querying instance types.
+---@field MinimumLocalStorageAmount? integer The expected minimum number of local disks attached to the instance when querying instance types.
+---@field MinimumLocalStorageCapacity? integer The capacity of a single local disk attached to the instance.
+---@field MinimumMemorySize? integer The expected minimum memory size when querying instance types.
+---@field MinimumPrimaryEniQueueNumber? integer The expected minimum default number of queues for the primary ENI when querying instance types.
+---@field MinimumQueuePairNumber? integer The expected minimum number of QueuePair (QP) queues per Elastic RDMA Interface (ERI) when querying instance types.
+---@field MinimumSecondaryEniQueueNumber? integer The expected minimum default number of queues for a secondary ENI when querying instance types.
+---@field NextToken? string The query token.
+---@field NvmeSupport? string Specifies whether disks attached to the instance type support NVMe.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PhysicalProcessorModel? string
----@field PhysicalProcessorModels? string[]
+---@field PhysicalProcessorModel? string The processor model.
+---@field PhysicalProcessorModels? string[] The processor models to query.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeInstanceVncUrl.
 ---@class ecs.DescribeInstanceVncUrlParams
----@field InstanceId string
+---@field InstanceId string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeInstances.
 ---@class ecs.DescribeInstancesParams
----@field AdditionalAttributes? string[]
----@field DeviceAvailable? boolean
----@field DryRun? boolean
----@field EipAddresses? string[]|string
+---@field AdditionalAttributes? string[] The list of additional properties of the instance.
+---@field DeviceAvailable? boolean This parameter is in invitational preview and is not publicly available.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field EipAddresses? string[]|string The elastic IP addresses (EIPs) of instances.
 ---@field Filter? ecs.DescribeInstancesParams.FilterItem[]
----@field HpcClusterId? string
----@field HttpEndpoint? string
----@field HttpPutResponseHopLimit? integer
----@field HttpTokens? string
----@field ImageId? string
----@field InnerIpAddresses? string[]|string
----@field InstanceChargeType? string
----@field InstanceIds? string[]|string
----@field InstanceName? string
----@field InstanceNetworkType? string
----@field InstanceType? string
----@field InstanceTypeFamily? string
----@field InternetChargeType? string
----@field IoOptimized? boolean
----@field Ipv6Address? string[]
----@field KeyPairName? string
----@field LockReason? string
----@field MaxResults? integer
----@field NeedSaleCycle? boolean
----@field NextToken? string
+---@field HpcClusterId? string The ID of the HPC cluster to which the instance belongs.
+---@field HttpEndpoint? string Specifies whether the access channel for instance metadata is enabled.
+---@field HttpPutResponseHopLimit? integer This parameter is not yet available.
+---@field HttpTokens? string Specifies whether to forcefully use the hardened mode (IMDSv2) when accessing instance metadata.
+---@field ImageId? string The image ID.
+---@field InnerIpAddresses? string[]|string The internal network IP addresses of instances with the classic network type.
+---@field InstanceChargeType? string The billing method of the instance.
+---@field InstanceIds? string[]|string The IDs of the instances.
+---@field InstanceName? string The name of the instance.
+---@field InstanceNetworkType? string The network type of the instance.
+---@field InstanceType? string The instance type.
+---@field InstanceTypeFamily? string The instance family.
+---@field InternetChargeType? string The billing method for public bandwidth.
+---@field IoOptimized? boolean Specifies whether the instance is I/O optimized.
+---@field Ipv6Address? string[] The IPv6 addresses assigned to Elastic Network Interfaces (ENIs).
+---@field KeyPairName? string The name of the SSH key pair bound to the instance.
+---@field LockReason? string The reason why the resource is locked.
+---@field MaxResults? integer The maximum number of entries per page for a paging query.
+---@field NeedSaleCycle? boolean This parameter is in invitational preview and is not publicly available.
+---@field NextToken? string The query token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field PrivateIpAddresses? string[]|string
----@field PublicIpAddresses? string[]|string
----@field RdmaIpAddresses? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer This parameter is about to be deprecated.
+---@field PageSize? integer This parameter is about to be deprecated.
+---@field PrivateIpAddresses? string[]|string The private IP addresses of instances with the VPC network type.
+---@field PublicIpAddresses? string[]|string The public IP addresses of instances.
+---@field RdmaIpAddresses? string The RDMA IP addresses of the HPC instance.
+---@field RegionId? string The region ID of the instance.
+---@field ResourceGroupId? string The ID of the resource group to which the instance belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId? string
----@field Status? string
----@field Tag? ecs.DescribeInstancesParams.TagItem[]
----@field VpcId? string
----@field VSwitchId? string
----@field ZoneId? string
+---@field SecurityGroupId? string The ID of the security group to which the instance belongs.
+---@field Status? string The instance status.
+---@field Tag? ecs.DescribeInstancesParams.TagItem[] The tags.
+---@field VpcId? string The ID of the virtual private cloud (VPC).
+---@field VSwitchId? string The ID of the vSwitch.
+---@field ZoneId? string The zone ID.
 
 ---@class ecs.DescribeInstancesParams.FilterItem
----@field Key? string
----@field Value? string
+---@field Key? string The key of filter 1 used to query resources.
+---@field Value? string The value of filter 1 used to query resources.
 
 ---@class ecs.DescribeInstancesParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the instance.
+---@field Value? string The tag value of the instance.
 
 --- Parameters of DescribeInstancesFullStatus.
 ---@class ecs.DescribeInstancesFullStatusParams
----@field EventId? string[]
+---@field EventId? string[] The list of event IDs.
 ---@field EventPublishTime? ecs.DescribeInstancesFullStatusParams.EventPublishTime
----@field EventType? string
----@field HealthStatus? string
----@field InstanceEventType? string[]
----@field InstanceId? string[]
+---@field EventType? string The type of a system event.
+---@field HealthStatus? string The health status of the instance.
+---@field InstanceEventType? string[] The list of instance system event types.
+---@field InstanceId? string[] The list of instance IDs.
 ---@field NotBefore? ecs.DescribeInstancesFullStatusParams.NotBefore
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the results.
+---@field PageSize? integer The number of entries per page.
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Status? string
+---@field Status? string The lifecycle status of the instance.
 
 ---@class ecs.DescribeInstancesFullStatusParams.EventPublishTime
----@field End? string
----@field Start? string
+---@field End? string The end of the time range during which the events are published.
+---@field Start? string The start of the time range during which the events are published.
 
 ---@class ecs.DescribeInstancesFullStatusParams.NotBefore
----@field End? string
----@field Start? string
+---@field End? string The end of the time range during which the events are scheduled to execute.
+---@field Start? string The start of the time range during which the events are scheduled to execute.
 
 --- Parameters of DescribeInvocationResults.
 ---@class ecs.DescribeInvocationResultsParams
----@field CommandId? string
----@field ContentEncoding? string
----@field IncludeHistory? boolean
----@field InstanceId? string
----@field InvokeId? string
----@field InvokeRecordStatus? string
----@field MaxResults? integer
----@field NextToken? string
+---@field CommandId? string The command ID.
+---@field ContentEncoding? string The encoding type of the CommandContent and Output fields in the response.
+---@field IncludeHistory? boolean Specifies whether to return the history records of scheduled command executions.
+---@field InstanceId? string The instance ID.
+---@field InvokeId? string The command execution ID.
+---@field InvokeRecordStatus? string The execution status of the command.
+---@field MaxResults? integer The maximum number of entries per page for paging queries.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer This parameter is about to be deprecated.
+---@field PageSize? integer This parameter is about to be deprecated.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The resource group ID of the command execution.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeInvocationResultsParams.TagItem[]
+---@field Tag? ecs.DescribeInvocationResultsParams.TagItem[] The tags.
 
 ---@class ecs.DescribeInvocationResultsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the command execution.
+---@field Value? string The tag value of the command execution.
 
 --- Parameters of DescribeInvocations.
 ---@class ecs.DescribeInvocationsParams
----@field CommandId? string
----@field CommandName? string
----@field CommandType? string
----@field ContentEncoding? string
----@field IncludeOutput? boolean
----@field InstanceId? string
----@field InvokeId? string
----@field InvokeStatus? string
----@field MaxResults? integer
----@field NextToken? string
+---@field CommandId? string The command ID.
+---@field CommandName? string The command name.
+---@field CommandType? string The command type.
+---@field ContentEncoding? string The encoding mode of the CommandContent and Output fields in the response.
+---@field IncludeOutput? boolean Specifies whether to return the command output in the results.
+---@field InstanceId? string The instance ID.
+---@field InvokeId? string The command execution ID.
+---@field InvokeStatus? string The overall execution status of the command.
+---@field MaxResults? integer The maximum number of entries per page for a paging query.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field RepeatMode? string
----@field ResourceGroupId? string
+---@field PageNumber? integer This parameter is about to be deprecated.
+---@field PageSize? integer This parameter is about to be deprecated.
+---@field RegionId? string The region ID.
+---@field RepeatMode? string The execution mode of the command.
+---@field ResourceGroupId? string The resource group ID for command execution.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeInvocationsParams.TagItem[]
----@field Timed? boolean
+---@field Tag? ecs.DescribeInvocationsParams.TagItem[] The tags.
+---@field Timed? boolean Specifies whether the queried command is scheduled to run automatically in the future.
 
 ---@class ecs.DescribeInvocationsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the command execution.
+---@field Value? string The tag value of the command execution.
 
 --- Parameters of DescribeKeyPairs.
 ---@class ecs.DescribeKeyPairsParams
----@field IncludePublicKey? boolean
----@field KeyPairFingerPrint? string
----@field KeyPairName? string
+---@field IncludePublicKey? boolean Specifies whether to include PublicKey in the response.
+---@field KeyPairFingerPrint? string The fingerprint of the key pair.
+---@field KeyPairName? string The name of the key pair.
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer The page number of the key pair list.
+---@field PageSize? integer The number of entries per page for a paged query.
+---@field RegionId? string The region ID of the key pairs.
+---@field ResourceGroupId? string The ID of the resource group to which the key pairs belong.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeKeyPairsParams.TagItem[]
+---@field Tag? ecs.DescribeKeyPairsParams.TagItem[] The tags.
 
 ---@class ecs.DescribeKeyPairsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the key pair.
+---@field Value? string The tag value of the key pair.
 
 --- Parameters of DescribeLaunchTemplateVersions.
 ---@class ecs.DescribeLaunchTemplateVersionsParams
----@field DefaultVersion? boolean
----@field DetailFlag? boolean
----@field LaunchTemplateId? string
----@field LaunchTemplateName? string
----@field LaunchTemplateVersion? integer[]
----@field MaxVersion? integer
----@field MinVersion? integer
+---@field DefaultVersion? boolean Specifies whether to query the default version.
+---@field DetailFlag? boolean Specifies whether to query detailed template configuration information.
+---@field LaunchTemplateId? string The launch template ID.
+---@field LaunchTemplateName? string The launch template name.
+---@field LaunchTemplateVersion? integer[] One or more launch template version numbers.
+---@field MaxVersion? integer The maximum version number used to filter query results.
+---@field MinVersion? integer The minimum version number used to filter query results.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the launch template list.
+---@field PageSize? integer The number of entries per page in a paged query.
+---@field RegionId? string The region ID of the launch template.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeLaunchTemplates.
 ---@class ecs.DescribeLaunchTemplatesParams
----@field LaunchTemplateId? string[]
----@field LaunchTemplateName? string[]
+---@field LaunchTemplateId? string[] The IDs of one or more launch templates.
+---@field LaunchTemplateName? string[] The names of one or more launch templates.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the launch template list.
+---@field PageSize? integer The number of entries per page for a paged query.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TemplateResourceGroupId? string
----@field TemplateTag? ecs.DescribeLaunchTemplatesParams.TemplateTagItem[]
+---@field TemplateResourceGroupId? string The ID of the resource group to which the launch template belongs.
+---@field TemplateTag? ecs.DescribeLaunchTemplatesParams.TemplateTagItem[] The list of tag key-value pairs of the launch template itself.
 
 ---@class ecs.DescribeLaunchTemplatesParams.TemplateTagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the launch template.
+---@field Value? string The tag value of the launch template.
 
 --- Parameters of DescribeLimitation.
 ---@class ecs.DescribeLimitationParams
----@field Limitation string
+---@field Limitation string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
@@ -3355,41 +3355,41 @@
 
 --- Parameters of DescribeLockedSnapshots.
 ---@class ecs.DescribeLockedSnapshotsParams
----@field DryRun? boolean
----@field LockStatus? string
----@field MaxResults? integer
----@field NextToken? string
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field LockStatus? string The lock status.
+---@field MaxResults? integer The maximum number of entries per page for a paging query.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotIds? string[]
+---@field SnapshotIds? string[] The list of snapshot IDs.
 
 --- Parameters of DescribeManagedInstances.
 ---@class ecs.DescribeManagedInstancesParams
----@field ActivationId? string
----@field Connected? string
----@field InstanceId? string[]
----@field InstanceIp? string
----@field InstanceName? string
----@field MachineId? string
----@field MaxResults? integer
----@field NextToken? string
----@field OsType? string
+---@field ActivationId? string The activation code ID.
+---@field Connected? string Specifies whether the managed instance is connected.
+---@field InstanceId? string[] The ID of the managed instance.
+---@field InstanceIp? string The internal IP address or public IP address of the managed instance.
+---@field InstanceName? string The name of the managed instance.
+---@field MachineId? string The value of the MachineId parameter specified when the managed instance was registered.
+---@field MaxResults? integer The maximum number of entries per page in a paging query.
+---@field NextToken? string The pagination token.
+---@field OsType? string The operating system type of the managed instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer This parameter is about to be deprecated.
+---@field PageSize? integer This parameter is about to be deprecated.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the managed instance belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeManagedInstancesParams.TagItem[]
+---@field Tag? ecs.DescribeManagedInstancesParams.TagItem[] The tags.
 
 ---@class ecs.DescribeManagedInstancesParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the managed instance.
+---@field Value? string The tag value of the managed instance.
 
 --- Parameters of DescribeNatGateways.
 ---@class ecs.DescribeNatGatewaysParams
@@ -3398,79 +3398,79 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field VpcId? string
 
 --- Parameters of DescribeNetworkInterfaceAttribute.
 ---@class ecs.DescribeNetworkInterfaceAttributeParams
----@field Attribute? string
----@field NetworkInterfaceId string
+---@field Attribute? string The property of the Elastic Network Interface (ENI).
+---@field NetworkInterfaceId string The ID of the network interface controller (NIC).
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the network interface controller (NIC).
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeNetworkInterfaceAttributeParams.TagItem[]
+---@field Tag? ecs.DescribeNetworkInterfaceAttributeParams.TagItem[] This parameter is not available for use.
 
 ---@class ecs.DescribeNetworkInterfaceAttributeParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string This parameter is not available for use.
+---@field Value? string This parameter is not available for use.
 
 --- Parameters of DescribeNetworkInterfacePermissions.
 ---@class ecs.DescribeNetworkInterfacePermissionsParams
----@field NetworkInterfaceId? string
----@field NetworkInterfacePermissionId? string[]
+---@field NetworkInterfaceId? string The ID of the network interface controller (NIC).
+---@field NetworkInterfacePermissionId? string[] The list of network interface controller (NIC) permission IDs.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the network interface controller (NIC) permission list.
+---@field PageSize? integer The number of entries per page for the paged query.
+---@field RegionId? string The region of the network interface controller (NIC) permissions.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeNetworkInterfaces.
 ---@class ecs.DescribeNetworkInterfacesParams
----@field InstanceId? string
----@field Ipv6Address? string[]
----@field MaxResults? integer
----@field NetworkInterfaceId? string[]
----@field NetworkInterfaceName? string
----@field NextToken? string
+---@field InstanceId? string The instance ID of the instance to which the network interface controller (NIC) is attached.
+---@field Ipv6Address? string[] The IPv6 address of the network interface controller (NIC).
+---@field MaxResults? integer The maximum number of entries per page for paging.
+---@field NetworkInterfaceId? string[] The network interface controller (NIC) ID.
+---@field NetworkInterfaceName? string The name of the network interface controller (NIC).
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field PrimaryIpAddress? string
----@field PrivateIpAddress? string[]
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer This parameter is deprecated.
+---@field PageSize? integer This parameter is deprecated.
+---@field PrimaryIpAddress? string The primary private IP address of the network interface controller (NIC).
+---@field PrivateIpAddress? string[] The secondary private IP address of the network interface controller (NIC).
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The resource group ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId? string
----@field ServiceManaged? boolean
----@field Status? string
----@field Tag? ecs.DescribeNetworkInterfacesParams.TagItem[]
----@field Type? string
----@field VpcId? string
----@field VSwitchId? string
+---@field SecurityGroupId? string The security group ID of the secondary ENI.
+---@field ServiceManaged? boolean Indicates whether the user of the network interface controller (NIC) is an Alibaba Cloud service or a Virtual...
+---@field Status? string The status of the network interface controller (NIC).
+---@field Tag? ecs.DescribeNetworkInterfacesParams.TagItem[] The tags.
+---@field Type? string The type of the Elastic Network Interface (ENI).
+---@field VpcId? string The virtual private cloud (VPC) ID of the network interface controller (NIC).
+---@field VSwitchId? string The vSwitch ID of the network interface controller (NIC).
 
 ---@class ecs.DescribeNetworkInterfacesParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the network interface controller (NIC).
+---@field Value? string The tag value of the network interface controller (NIC).
 
 --- Parameters of DescribeNewProjectEipMonitorData.
 ---@class ecs.DescribeNewProjectEipMonitorDataParams
----@field AllocationId string
----@field EndTime string
+---@field AllocationId string This parameter is required.
+---@field EndTime string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field Period? integer
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime string
+---@field StartTime string This parameter is required.
 
 --- Parameters of DescribePhysicalConnections.
 ---@class ecs.DescribePhysicalConnectionsParams
@@ -3480,7 +3480,7 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
@@ -3491,27 +3491,27 @@
 
 --- Parameters of DescribePlanMaintenanceWindows.
 ---@class ecs.DescribePlanMaintenanceWindowsParams
----@field Enable? boolean
----@field MaxResults? integer
----@field NextToken? string
----@field PlanWindowId? string
----@field PlanWindowName? string
----@field RegionId string
----@field TargetResourceGroupId? string
----@field TargetResourceTags? ecs.DescribePlanMaintenanceWindowsParams.TargetResourceTags|string
+---@field Enable? boolean Specifies whether the window is enabled or disabled.
+---@field MaxResults? integer The number of entries per page in a paged query.
+---@field NextToken? string The pagination token.
+---@field PlanWindowId? string The ID of the O&M window.
+---@field PlanWindowName? string The name of the O&M window.
+---@field RegionId? string The region ID.
+---@field TargetResourceGroupId? string The ID of the resource group to which the O&M window applies.
+---@field TargetResourceTags? ecs.DescribePlanMaintenanceWindowsParams.TargetResourceTags|string The tags to which the O&M window applies.
 
 ---@class ecs.DescribePlanMaintenanceWindowsParams.TargetResourceTags
----@field Key? string
----@field Value? string
+---@field Key? string The key of the tag to which the window applies.
+---@field Value? string The value of the tag to which the window applies.
 
 --- Parameters of DescribePortRangeListAssociations.
 ---@class ecs.DescribePortRangeListAssociationsParams
----@field MaxResults? integer
----@field NextToken? string
+---@field MaxResults? integer The number of entries per page for paging queries.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PortRangeListId string
----@field RegionId string
+---@field PortRangeListId string The port range list ID.
+---@field RegionId? string The region ID of the port range list.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -3519,37 +3519,37 @@
 ---@class ecs.DescribePortRangeListEntriesParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PortRangeListId string
----@field RegionId string
+---@field PortRangeListId string The ID of the port range list.
+---@field RegionId? string The region ID of the port range list.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribePortRangeLists.
 ---@class ecs.DescribePortRangeListsParams
----@field MaxResults? integer
----@field NextToken? string
+---@field MaxResults? integer The number of entries per page for a paged query.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PortRangeListId? string[]
----@field PortRangeListName? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field PortRangeListId? string[] The ID of the port range list.
+---@field PortRangeListName? string The name of the port range list.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The resource group ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribePortRangeListsParams.TagItem[]
+---@field Tag? ecs.DescribePortRangeListsParams.TagItem[] The tags bound to the port range list.
 
 ---@class ecs.DescribePortRangeListsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the instance.
+---@field Value? string The tag value.
 
 --- Parameters of DescribePrefixListAssociations.
 ---@class ecs.DescribePrefixListAssociationsParams
----@field MaxResults? integer
----@field NextToken? string
+---@field MaxResults? integer The number of entries per page for paging.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PrefixListId string
----@field RegionId string
+---@field PrefixListId string The prefix list ID.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -3557,200 +3557,200 @@
 ---@class ecs.DescribePrefixListAttributesParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PrefixListId string
----@field RegionId string
+---@field PrefixListId string The prefix list ID.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribePrefixLists.
 ---@class ecs.DescribePrefixListsParams
----@field AddressFamily? string
----@field MaxResults? integer
----@field NextToken? string
+---@field AddressFamily? string The address family of the prefix list.
+---@field MaxResults? integer The number of entries per page for a paged query.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PrefixListId? string[]
----@field PrefixListName? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field PrefixListId? string[] The prefix list ID.
+---@field PrefixListName? string The name of the prefix list.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the prefix list belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribePrefixListsParams.TagItem[]
+---@field Tag? ecs.DescribePrefixListsParams.TagItem[] The tags.
 
 ---@class ecs.DescribePrefixListsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the prefix list.
+---@field Value? string The tag value of the prefix list.
 
 --- Parameters of DescribePrice.
 ---@class ecs.DescribePriceParams
----@field Amount? integer
----@field AssuranceTimes? string
----@field Capacity? integer
+---@field Amount? integer The number of Elastic Compute Service (ECS) servers that you want to purchase.
+---@field AssuranceTimes? string The total number of times that the elasticity assurance can be applied.
+---@field Capacity? integer The capacity.
 ---@field DataDisk? ecs.DescribePriceParams.DataDiskItem[]
----@field DedicatedHostType? string
----@field ImageId? string
----@field InstanceAmount? integer
----@field InstanceCpuCoreCount? integer
----@field InstanceNetworkType? string
----@field InstanceType? string
----@field InstanceTypeList? string[]
----@field InternetChargeType? string
----@field InternetMaxBandwidthOut? integer
----@field IoOptimized? string
----@field Isp? string
----@field OfferingType? string
+---@field DedicatedHostType? string The dedicated host type.
+---@field ImageId? string This parameter takes effect only when ResourceType is set to instance.
+---@field InstanceAmount? integer The total number of instances that you want to reserve within an instance type.
+---@field InstanceCpuCoreCount? integer The total number of vCPUs supported by the elasticity assurance.
+---@field InstanceNetworkType? string The network type of the instance.
+---@field InstanceType? string The instance type.
+---@field InstanceTypeList? string[] The instance type.
+---@field InternetChargeType? string The billing method for network bandwidth.
+---@field InternetMaxBandwidthOut? integer The maximum outbound public bandwidth.
+---@field IoOptimized? string Specifies whether the queried instance is an I/O optimized instance.
+---@field Isp? string The Internet Service Provider.
+---@field OfferingType? string The payment option of the reserved instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field Platform? string
----@field PriceUnit? string
----@field RecurrenceRules? ecs.DescribePriceParams.RecurrenceRulesItem[]
----@field RegionId string
+---@field Period? integer The billing duration of Elastic Compute Service (ECS) servers.
+---@field Platform? string The operating system type of the image used by the instance.
+---@field PriceUnit? string The pricing unit for querying Elastic Compute Service (ECS) server prices across different billing cycles.
+---@field RecurrenceRules? ecs.DescribePriceParams.RecurrenceRulesItem[] The list of recurrence rules for the time-sharing elasticity assurance.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType? string
+---@field ResourceType? string The type of the resource.
 ---@field SchedulerOptions? ecs.DescribePriceParams.SchedulerOptions
----@field Scope? string
----@field SpotDuration? integer
----@field SpotStrategy? string
----@field StartTime? string
+---@field Scope? string The scope of the reserved instance.
+---@field SpotDuration? integer The protection period of the spot instance.
+---@field SpotStrategy? string The bidding policy for the pay-as-you-go instance.
+---@field StartTime? string The effective period of the time-sharing elasticity assurance.
 ---@field SystemDisk? ecs.DescribePriceParams.SystemDisk
----@field ZoneId? string
+---@field ZoneId? string The zone ID.
 
 ---@class ecs.DescribePriceParams.DataDiskItem
----@field Category? string
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
----@field Size? integer
----@field StorageClusterId? string
+---@field Category? string The category of data disk N.
+---@field PerformanceLevel? string The performance level of data disk N when the disk is an enterprise SSD (ESSD).
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk.
+---@field Size? integer The size of data disk N.
+---@field StorageClusterId? string The ID of the dedicated block storage cluster.
 
 ---@class ecs.DescribePriceParams.RecurrenceRulesItem
----@field EndHour? integer
----@field RecurrenceType? string
----@field RecurrenceValue? string
----@field StartHour? integer
+---@field EndHour? integer The end time of the time-sharing assurance.
+---@field RecurrenceType? string The policy type of the recurrence rule.
+---@field RecurrenceValue? string The value of the recurrence rule.
+---@field StartHour? integer The effective period of the time-sharing assurance.
 
 ---@class ecs.DescribePriceParams.SchedulerOptions
----@field DedicatedHostId? string
----@field DeploymentSetStrategy? string
+---@field DedicatedHostId? string This parameter takes effect only when ResourceType is set to instance.
+---@field DeploymentSetStrategy? string The deployment set strategy.
 
 ---@class ecs.DescribePriceParams.SystemDisk
----@field Category? string
----@field PerformanceLevel? string
----@field Size? integer
----@field StorageClusterId? string
+---@field Category? string The category of the system disk.
+---@field PerformanceLevel? string The performance level of the system disk when the system disk is an enterprise SSD (ESSD).
+---@field Size? integer The size of the system disk.
+---@field StorageClusterId? string The ID of the dedicated block storage cluster.
 
 --- Parameters of DescribeRecommendInstanceType.
 ---@class ecs.DescribeRecommendInstanceTypeParams
----@field Cores? integer
----@field InstanceChargeType? string
----@field InstanceFamilyLevel? string
----@field InstanceType? string
----@field InstanceTypeFamily? string[]
----@field IoOptimized? string
----@field MaxPrice? number
----@field Memory? number
----@field NetworkType string
+---@field Cores? integer The number of vCPUs of the ECS instance.
+---@field InstanceChargeType? string The billing method of the ECS instance.
+---@field InstanceFamilyLevel? string The level of the instance family.
+---@field InstanceType? string The specified instance type.
+---@field InstanceTypeFamily? string[] The set of alternative instance families from which alternative instance types are selected.
+---@field IoOptimized? string Specifies whether the instance is I/O optimized.
+---@field MaxPrice? number The maximum hourly price for pay-as-you-go or spot instances.
+---@field Memory? number The memory size of the ECS instance.
+---@field NetworkType string The network type of the ECS instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PriorityStrategy? string
----@field RegionId string
+---@field PriorityStrategy? string The priority-based recommendation strategy.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Scene? string
----@field SpotStrategy? string
----@field SystemDiskCategory? string
----@field ZoneId? string
----@field ZoneMatchMode? string
+---@field Scene? string The scenario in which instance types are recommended.
+---@field SpotStrategy? string The bidding policy for the spot instance.
+---@field SystemDiskCategory? string The category of the system disk.
+---@field ZoneId? string The zone ID.
+---@field ZoneMatchMode? string Specifies whether to recommend only instance types in the zone specified by ZoneId.
 
 --- Parameters of DescribeRegions.
 ---@class ecs.DescribeRegionsParams
----@field AcceptLanguage? string
----@field InstanceChargeType? string
+---@field AcceptLanguage? string The natural language that is used to filter responses.
+---@field InstanceChargeType? string The billing method of the instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType? string
+---@field ResourceType? string The resource type.
 
 --- Parameters of DescribeRenewalPrice.
 ---@class ecs.DescribeRenewalPriceParams
----@field ExpectedRenewDay? integer
+---@field ExpectedRenewDay? integer The unified expiration date.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PriceUnit? string
----@field RegionId string
----@field ResourceId string
+---@field Period? integer The renewal duration.
+---@field PriceUnit? string The unit of the renewal duration.
+---@field RegionId? string The region ID of the instance.
+---@field ResourceId string The ID of the resource for which to query the renewal price.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType? string
+---@field ResourceType? string The type of the resource for which to query the renewal price.
 
 --- Parameters of DescribeReservedInstanceAutoRenewAttribute.
 ---@class ecs.DescribeReservedInstanceAutoRenewAttributeParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ReservedInstanceId? string[]
+---@field RegionId? string The region ID of the reserved instances.
+---@field ReservedInstanceId? string[] The IDs of the reserved instances.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeReservedInstances.
 ---@class ecs.DescribeReservedInstancesParams
----@field AllocationType? string
----@field InstanceType? string
----@field InstanceTypeFamily? string
----@field LockReason? string
----@field OfferingType? string
+---@field AllocationType? string The allocation type.
+---@field InstanceType? string The instance type that the reserved instance can be applied to.
+---@field InstanceTypeFamily? string The instance family that the reserved instance can be applied to.
+---@field LockReason? string The lock type.
+---@field OfferingType? string The payment type of the reserved instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ReservedInstanceId? string[]
----@field ReservedInstanceName? string
+---@field PageNumber? integer The page number of the reserved instance list.
+---@field PageSize? integer The number of entries per page for a paged query.
+---@field RegionId? string The region ID of the reserved instance.
+---@field ReservedInstanceId? string[] The IDs of reserved instances.
+---@field ReservedInstanceName? string The name of the reserved instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Scope? string
----@field Status? string[]
----@field Tag? ecs.DescribeReservedInstancesParams.TagItem[]
----@field ZoneId? string
+---@field Scope? string The scope of the reserved instance.
+---@field Status? string[] The statuses of reserved instances.
+---@field Tag? ecs.DescribeReservedInstancesParams.TagItem[] The tags.
+---@field ZoneId? string The zone ID of the instance.
 
 ---@class ecs.DescribeReservedInstancesParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the reserved instance.
+---@field Value? string The tag value of the reserved instance.
 
 --- Parameters of DescribeResourceByTags.
 ---@class ecs.DescribeResourceByTagsParams
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the results.
+---@field PageSize? integer The number of entries per page.
+---@field RegionId? string The region ID of the resource.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType? string
----@field Tag? ecs.DescribeResourceByTagsParams.TagItem[]
+---@field ResourceType? string The resource type.
+---@field Tag? ecs.DescribeResourceByTagsParams.TagItem[] The list of tags.
 
 ---@class ecs.DescribeResourceByTagsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the resource.
+---@field Value? string The tag value of the resource.
 
 --- Parameters of DescribeResourcesModification.
 ---@class ecs.DescribeResourcesModificationParams
----@field Conditions? string[]
----@field Cores? integer
----@field DestinationResource string
----@field InstanceType? string
----@field Memory? number
----@field MigrateAcrossZone? boolean
----@field OperationType? string
+---@field Conditions? string[] The list of conditions.
+---@field Cores? integer The number of vCPU kernel of the target instance type.
+---@field DestinationResource string The type of resource that you want to change.
+---@field InstanceType? string The target instance type.
+---@field Memory? number The memory size of the target instance type.
+---@field MigrateAcrossZone? boolean Specifies whether cross-cluster upgrade or downgrade of instance types is supported.
+---@field OperationType? string The type of the Upgrade/Downgrade operation.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceId string
+---@field RegionId? string The region ID of the instance whose specification or system disk type you want to change.
+---@field ResourceId string The instance ID of the instance whose instance type or system disk type you want to change.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ZoneId? string
+---@field ZoneId? string The ID of the target zone.
 
 --- Parameters of DescribeRouteTables.
 ---@class ecs.DescribeRouteTablesParams
@@ -3773,7 +3773,7 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -3806,233 +3806,233 @@
 
 --- Parameters of DescribeSecurityGroupAttribute.
 ---@class ecs.DescribeSecurityGroupAttributeParams
----@field Attribute? string
----@field Direction? string
----@field MaxResults? integer
----@field NextToken? string
----@field NicType? string
+---@field Attribute? string The security group attribute.
+---@field Direction? string The direction of the security group rule.
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field NextToken? string The pagination token.
+---@field NicType? string The network type of the security group rule.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the security group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
+---@field SecurityGroupId string The security group ID.
 
 --- Parameters of DescribeSecurityGroupReferences.
 ---@class ecs.DescribeSecurityGroupReferencesParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the security group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string[]
+---@field SecurityGroupId string[] The array of security group IDs.
 
 --- Parameters of DescribeSecurityGroups.
 ---@class ecs.DescribeSecurityGroupsParams
----@field DryRun? boolean
----@field FuzzyQuery? boolean
----@field IsQueryEcsCount? boolean
----@field MaxResults? integer
----@field NetworkType? string
----@field NextToken? string
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field FuzzyQuery? boolean This parameter is deprecated.
+---@field IsQueryEcsCount? boolean Specifies whether to query the capacity information of the security group.
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field NetworkType? string The network type of the security group.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer This parameter will be offline soon.
+---@field PageSize? integer This parameter will be offline soon.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the security group belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId? string
----@field SecurityGroupIds? string[]|string
----@field SecurityGroupName? string
----@field SecurityGroupType? string
----@field ServiceManaged? boolean
----@field Tag? ecs.DescribeSecurityGroupsParams.TagItem[]
----@field VpcId? string
+---@field SecurityGroupId? string The security group ID.
+---@field SecurityGroupIds? string[]|string The IDs of security groups.
+---@field SecurityGroupName? string The name of the security group.
+---@field SecurityGroupType? string The type of the security group.
+---@field ServiceManaged? boolean Specifies whether managed security group is managed.
+---@field Tag? ecs.DescribeSecurityGroupsParams.TagItem[] The tags.
+---@field VpcId? string The ID of the virtual private cloud (VPC) to which the security group belongs.
 
 ---@class ecs.DescribeSecurityGroupsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the security group.
+---@field Value? string The tag value of the security group.
 
 --- Parameters of DescribeSendFileResults.
 ---@class ecs.DescribeSendFileResultsParams
----@field InstanceId? string
----@field InvocationStatus? string
----@field InvokeId? string
----@field MaxResults? integer
----@field Name? string
----@field NextToken? string
+---@field InstanceId? string The instance ID.
+---@field InvocationStatus? string The overall sending status of the file.
+---@field InvokeId? string The execution ID.
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field Name? string The name of the file.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer This parameter is about to be deprecated.
+---@field PageSize? integer This parameter is about to be deprecated.
+---@field RegionId? string The region ID of the ECS instance.
+---@field ResourceGroupId? string The ID of the resource group to which the file sending task belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.DescribeSendFileResultsParams.TagItem[]
+---@field Tag? ecs.DescribeSendFileResultsParams.TagItem[] The tags.
 
 ---@class ecs.DescribeSendFileResultsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the file sending task.
+---@field Value? string The tag value of the file sending task.
 
 --- Parameters of DescribeSnapshotGroups.
 ---@class ecs.DescribeSnapshotGroupsParams
----@field AdditionalAttributes? string[]
----@field InstanceId? string
----@field MaxResults? integer
----@field Name? string
----@field NextToken? string
+---@field AdditionalAttributes? string[] This parameter is not publicly available.
+---@field InstanceId? string The instance ID.
+---@field MaxResults? integer The maximum number of entries per page in a paging query.
+---@field Name? string The name of the snapshot-consistent group.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the snapshot-consistent group belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotGroupId? string[]
----@field Status? string[]
----@field Tag? ecs.DescribeSnapshotGroupsParams.TagItem[]
+---@field SnapshotGroupId? string[] The ID of the snapshot-consistent group.
+---@field Status? string[] The status of the snapshot-consistent group.
+---@field Tag? ecs.DescribeSnapshotGroupsParams.TagItem[] The tag key-value pairs of the snapshot-consistent group.
 
 ---@class ecs.DescribeSnapshotGroupsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the snapshot-consistent group.
+---@field Value? string The tag value of the snapshot-consistent group.
 
 --- Parameters of DescribeSnapshotLinks.
 ---@class ecs.DescribeSnapshotLinksParams
----@field DiskIds? string[]|string
----@field InstanceId? string
----@field MaxResults? integer
----@field NextToken? string
+---@field DiskIds? string[]|string The IDs of disks.
+---@field InstanceId? string The instance ID.
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the disk status list.
+---@field PageSize? integer The number of entries per page for a paged query.
+---@field RegionId? string The region ID of the disk.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotLinkIds? string[]|string
+---@field SnapshotLinkIds? string[]|string The IDs of snapshot chains.
 
 --- Parameters of DescribeSnapshotMonitorData.
 ---@class ecs.DescribeSnapshotMonitorDataParams
----@field Category? string
----@field EndTime string
+---@field Category? string The snapshot type.
+---@field EndTime string The end of the time range to query snapshot size change data.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field RegionId string
+---@field Period? integer The interval at which to query snapshot size change data.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime string
+---@field StartTime string The beginning of the time range to query snapshot size change data.
 
 --- Parameters of DescribeSnapshotPackage.
 ---@class ecs.DescribeSnapshotPackageParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the OSS storage plan list.
+---@field PageSize? integer The number of entries per page for a paged query.
+---@field RegionId? string The region ID of the snapshot.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeSnapshots.
 ---@class ecs.DescribeSnapshotsParams
----@field Category? string
----@field DiskId? string
----@field DryRun? boolean
----@field Encrypted? boolean
+---@field Category? string The snapshot type.
+---@field DiskId? string The ID of the disk.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field Encrypted? boolean Specifies whether to filter encrypted snapshots.
 ---@field Filter? ecs.DescribeSnapshotsParams.FilterItem[]
----@field InstanceId? string
----@field KMSKeyId? string
----@field MaxResults? integer
----@field NextToken? string
+---@field InstanceId? string The instance ID.
+---@field KMSKeyId? string The Key Management Service (KMS) key ID for the data disk.
+---@field MaxResults? integer The maximum number of entries per page for paging query.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field PageNumber? integer This parameter is about to be deprecated.
+---@field PageSize? integer This parameter is about to be deprecated.
+---@field RegionId? string The region ID of the disk.
+---@field ResourceGroupId? string The resource group ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotIds? string[]|string
----@field SnapshotLinkId? string
----@field SnapshotName? string
----@field SnapshotType? string
----@field SourceDiskType? string
----@field Status? string
----@field Tag? ecs.DescribeSnapshotsParams.TagItem[]
----@field Usage? string
+---@field SnapshotIds? string[]|string The snapshot IDs.
+---@field SnapshotLinkId? string The snapshot chain ID.
+---@field SnapshotName? string The snapshot name.
+---@field SnapshotType? string The automatic creation type.
+---@field SourceDiskType? string The type of the source disk.
+---@field Status? string The snapshot status.
+---@field Tag? ecs.DescribeSnapshotsParams.TagItem[] The tags.
+---@field Usage? string Specifies whether the snapshot has been used to create images or disks.
 
 ---@class ecs.DescribeSnapshotsParams.FilterItem
----@field Key? string
----@field Value? string
+---@field Key? string The filter key used to query resources.
+---@field Value? string The filter value used to query resources.
 
 ---@class ecs.DescribeSnapshotsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the snapshot.
+---@field Value? string The tag value of the snapshot.
 
 --- Parameters of DescribeSnapshotsUsage.
 ---@class ecs.DescribeSnapshotsUsageParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the snapshots.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DescribeSpotAdvice.
 ---@class ecs.DescribeSpotAdviceParams
----@field Cores? integer
----@field GpuAmount? integer
----@field GpuSpec? string
----@field InstanceFamilyLevel? string
----@field InstanceTypeFamily? string
----@field InstanceTypes? string[]
----@field Memory? number
----@field MinCores? integer
----@field MinMemory? number
+---@field Cores? integer The number of vCPUs of the instance type.
+---@field GpuAmount? integer The number of GPUs of the GPU-accelerated instance.
+---@field GpuSpec? string The GPU type.
+---@field InstanceFamilyLevel? string The level of the instance family.
+---@field InstanceTypeFamily? string The instance family.
+---@field InstanceTypes? string[] The list of instance types.
+---@field Memory? number The memory size of the instance type.
+---@field MinCores? integer The minimum number of vCPUs of the instance type.
+---@field MinMemory? number The minimum memory size of the instance type.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ZoneId? string
+---@field ZoneId? string The zone ID.
 
 --- Parameters of DescribeSpotPriceHistory.
 ---@class ecs.DescribeSpotPriceHistoryParams
----@field EndTime? string
----@field InstanceType string
----@field IoOptimized? string
----@field NetworkType string
----@field Offset? integer
----@field OSType? string
+---@field EndTime? string The end of the time range to query the historical prices of spot instances.
+---@field InstanceType string The instance type.
+---@field IoOptimized? string Specifies whether the spot instance is I/O optimized.
+---@field NetworkType string The network type of the spot instance.
+---@field Offset? integer The row number to start the query from.
+---@field OSType? string The type of the operating system platform.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SpotDuration? integer
----@field StartTime? string
----@field ZoneId? string
+---@field SpotDuration? integer The protection period of the spot instance.
+---@field StartTime? string The beginning of the time range to query the historical prices of spot instances.
+---@field ZoneId? string The zone ID.
 
 --- Parameters of DescribeStorageCapacityUnits.
 ---@class ecs.DescribeStorageCapacityUnitsParams
----@field AllocationType? string
----@field Capacity? integer
----@field Name? string
+---@field AllocationType? string The allocate type.
+---@field Capacity? integer The capacity of the SCU.
+---@field Name? string The name of the SCU.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer The page number of the SCU list.
+---@field PageSize? integer The number of entries per page for a paged query.
+---@field RegionId? string The region ID of the SCU.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Status? string[]
----@field StorageCapacityUnitId? string[]
----@field Tag? ecs.DescribeStorageCapacityUnitsParams.TagItem[]
+---@field Status? string[] The statuses of SCUs.
+---@field StorageCapacityUnitId? string[] The IDs of SCUs.
+---@field Tag? ecs.DescribeStorageCapacityUnitsParams.TagItem[] The tags.
 
 ---@class ecs.DescribeStorageCapacityUnitsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the SCU.
+---@field Value? string The tag value of the SCU.
 
 --- Parameters of DescribeStorageSetDetails.
 ---@class ecs.DescribeStorageSetDetailsParams
@@ -4042,10 +4042,10 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StorageSetId string
+---@field StorageSetId string This parameter is required.
 ---@field StorageSetPartitionNumber? integer
 
 --- Parameters of DescribeStorageSets.
@@ -4055,7 +4055,7 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field StorageSetIds? string
@@ -4069,57 +4069,57 @@
 
 --- Parameters of DescribeTags.
 ---@class ecs.DescribeTagsParams
----@field Category? string
+---@field Category? string This parameter is about to be deprecated.
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceId? string
+---@field PageNumber? integer The page number of the tag list.
+---@field PageSize? integer The number of entries per page for a paged query.
+---@field RegionId? string The region ID.
+---@field ResourceId? string The ID of the resource to which the tag is attached.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType? string
----@field Tag? ecs.DescribeTagsParams.TagItem[]
+---@field ResourceType? string The resource type.
+---@field Tag? ecs.DescribeTagsParams.TagItem[] The tags.
 
 ---@class ecs.DescribeTagsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the resource.
+---@field Value? string The tag value of the resource.
 
 --- Parameters of DescribeTaskAttribute.
 ---@class ecs.DescribeTaskAttributeParams
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TaskId string
+---@field TaskId string The task ID.
 
 --- Parameters of DescribeTasks.
 ---@class ecs.DescribeTasksParams
----@field EndTime? string
+---@field EndTime? string The end of the creation time range to query.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
----@field ResourceIds? string[]
+---@field PageNumber? integer The page number of the query results.
+---@field PageSize? integer The number of entries per page for a paged query.
+---@field RegionId? string The region ID.
+---@field ResourceIds? string[] The resource IDs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime? string
----@field TaskAction? string
----@field TaskGroupId? string
----@field TaskIds? string
----@field TaskStatus? string
+---@field StartTime? string The beginning of the creation time range to query.
+---@field TaskAction? string The name of the API operation associated with the task.
+---@field TaskGroupId? string The task group ID.
+---@field TaskIds? string The task IDs.
+---@field TaskStatus? string The task status.
 
 --- Parameters of DescribeTerminalSessions.
 ---@class ecs.DescribeTerminalSessionsParams
----@field InstanceId? string
----@field MaxResults? integer
----@field NextToken? string
+---@field InstanceId? string The instance ID.
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SessionId? string
+---@field SessionId? string The session ID.
 
 --- Parameters of DescribeUserBusinessBehavior.
 ---@class ecs.DescribeUserBusinessBehaviorParams
@@ -4128,13 +4128,13 @@
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field statusKey string
+---@field statusKey string This parameter is required.
 
 --- Parameters of DescribeUserData.
 ---@class ecs.DescribeUserDataParams
----@field InstanceId string
+---@field InstanceId string The instance ID to query.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -4144,7 +4144,7 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field VRouterId? string
@@ -4169,7 +4169,7 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -4183,8 +4183,8 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field PhysicalConnectionId string
----@field RegionId string
+---@field PhysicalConnectionId string This parameter is required.
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -4199,56 +4199,56 @@
 ---@field OwnerId? integer
 ---@field PageNumber? integer
 ---@field PageSize? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field VpcId? string
 
 --- Parameters of DescribeVscs.
 ---@class ecs.DescribeVscsParams
----@field InstanceId? string
----@field MaxResults? integer
----@field NextToken? string
+---@field InstanceId? string The instance ID of the cloud disk or local disk that is attached.
+---@field MaxResults? integer The maximum number of entries to return.
+---@field NextToken? string The query token returned by this call.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the resource group to which the instance belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Status? string
----@field Tag? ecs.DescribeVscsParams.TagItem[]
----@field VscIds? string[]
+---@field Status? string The status of the VSCs to query.
+---@field Tag? ecs.DescribeVscsParams.TagItem[] The tags.
+---@field VscIds? string[] The IDs of the VSCs to query.
 
 ---@class ecs.DescribeVscsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the command.
+---@field Value? string The tag value.
 
 --- Parameters of DescribeZones.
 ---@class ecs.DescribeZonesParams
----@field AcceptLanguage? string
----@field InstanceChargeType? string
+---@field AcceptLanguage? string The natural language that is used to filter responses.
+---@field InstanceChargeType? string The billing method supported by resources in the zone.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The ID of the region where the zones are located.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SpotStrategy? string
----@field Verbose? boolean
+---@field SpotStrategy? string The bidding policy for pay-as-you-go instances.
+---@field Verbose? boolean Specifies whether to display detailed information.
 
 --- Parameters of DetachClassicLinkVpc.
 ---@class ecs.DetachClassicLinkVpcParams
----@field InstanceId string
+---@field InstanceId string The instance ID of the classic network type instance.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VpcId string
+---@field VpcId string The ID of the VPC to which the instance is connected.
 
 --- Parameters of DetachDisk.
 ---@class ecs.DetachDiskParams
----@field DeleteWithInstance? boolean
----@field DiskId string
----@field InstanceId string
+---@field DeleteWithInstance? boolean Specifies whether to configure the automatic release attribute when detaching a system disk or data disk.
+---@field DiskId string The ID of the disk that you want to detach.
+---@field InstanceId string The ID of the ECS instance to which the disk is attached.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
@@ -4256,54 +4256,54 @@
 
 --- Parameters of DetachInstanceRamRole.
 ---@class ecs.DetachInstanceRamRoleParams
----@field InstanceIds string[]|string
+---@field InstanceIds string[]|string The instance IDs of the instances from which to detach the RAM role.
 ---@field OwnerId? integer
----@field RamRoleName? string
----@field RegionId string
+---@field RamRoleName? string The name of the instance RAM role to detach.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DetachKeyPair.
 ---@class ecs.DetachKeyPairParams
----@field InstanceIds string[]|string
----@field KeyPairName string
+---@field InstanceIds string[]|string The IDs of the instances from which you want to unbind the SSH key pair.
+---@field KeyPairName string The name of the SSH key pair.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the SSH key pair.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DetachNetworkInterface.
 ---@class ecs.DetachNetworkInterfaceParams
----@field InstanceId string
----@field NetworkInterfaceId string
+---@field InstanceId string The instance ID.
+---@field NetworkInterfaceId string The network interface controller (NIC) ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the resource.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TrunkNetworkInstanceId? string
+---@field TrunkNetworkInstanceId? string The ID of the trunk ENI.
 
 --- Parameters of DisableActivation.
 ---@class ecs.DisableActivationParams
----@field ActivationId string
+---@field ActivationId string The activation code ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DisableDiskEncryptionByDefault.
 ---@class ecs.DisableDiskEncryptionByDefaultParams
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerId? integer
 
 --- Parameters of DisableNetworkInterfaceQoS.
 ---@class ecs.DisableNetworkInterfaceQoSParams
----@field NetworkInterfaceId string
+---@field NetworkInterfaceId string The network interface controller (NIC) ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -4311,34 +4311,34 @@
 ---@class ecs.EnableDiskEncryptionByDefaultParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of EnableNetworkInterfaceQoS.
 ---@class ecs.EnableNetworkInterfaceQoSParams
----@field NetworkInterfaceId string
+---@field NetworkInterfaceId string The ID of the network interface controller (NIC).
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field QoS? ecs.EnableNetworkInterfaceQoSParams.QoS
----@field RegionId string
+---@field QoS? ecs.EnableNetworkInterfaceQoSParams.QoS The QoS rate limiting settings.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.EnableNetworkInterfaceQoSParams.QoS
----@field BandwidthRx? integer
----@field BandwidthTx? integer
----@field ConcurrentConnections? integer
----@field PpsRx? integer
----@field PpsTx? integer
+---@field BandwidthRx? integer The maximum inbound internal bandwidth limit.
+---@field BandwidthTx? integer The maximum outbound internal bandwidth limit.
+---@field ConcurrentConnections? integer The maximum number of sessions.
+---@field PpsRx? integer The inbound internal packet forwarding rate.
+---@field PpsTx? integer The outbound internal packet forwarding rate.
 
 --- Parameters of EnablePhysicalConnection.
 ---@class ecs.EnablePhysicalConnectionParams
----@field ClientToken string
+---@field ClientToken string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PhysicalConnectionId string
----@field RegionId string
+---@field PhysicalConnectionId string This parameter is required.
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
@@ -4347,542 +4347,542 @@
 ---@class ecs.EndTerminalSessionParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The ID of the region where the session resides.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SessionId string
+---@field SessionId string The session ID.
 
 --- Parameters of ExportImage.
 ---@class ecs.ExportImageParams
 ---@field DryRun? boolean
----@field ImageFormat? string
----@field ImageId string
----@field OSSBucket string
----@field OSSPrefix? string
+---@field ImageFormat? string The format in which to export the image.
+---@field ImageId string The ID of the custom image.
+---@field OSSBucket string The OSS bucket in which to store the exported image.
+---@field OSSPrefix? string The prefix for the OSS object.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the custom image.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RoleName? string
+---@field RoleName? string The name of the RAM role used to export the image.
 
 --- Parameters of ExportSnapshot.
 ---@class ecs.ExportSnapshotParams
----@field OssBucket string
+---@field OssBucket string This parameter is required.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field RoleName? string
----@field SnapshotId string
+---@field SnapshotId string This parameter is required.
 
 --- Parameters of GetInstanceConsoleOutput.
 ---@class ecs.GetInstanceConsoleOutputParams
----@field InstanceId string
+---@field InstanceId string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field RemoveSymbols? boolean
+---@field RegionId? string The region ID of the instance.
+---@field RemoveSymbols? boolean Specifies whether to remove formatting symbols from the returned text.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of GetInstanceScreenshot.
 ---@class ecs.GetInstanceScreenshotParams
----@field InstanceId string
+---@field InstanceId string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field WakeUp? boolean
+---@field WakeUp? boolean Specifies whether to wake up an instance that is in hibernation.
 
 --- Parameters of ImportImage.
 ---@class ecs.ImportImageParams
----@field Architecture? string
----@field BootMode? string
----@field ClientToken? string
----@field Description? string
----@field DetectionStrategy? string
----@field DiskDeviceMapping? ecs.ImportImageParams.DiskDeviceMappingItem[]
----@field DryRun? boolean
----@field Features? ecs.ImportImageParams.Features
----@field ImageName? string
----@field LicenseType? string
----@field OSType? string
+---@field Architecture? string The system architecture.
+---@field BootMode? string The boot mode of the image.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the image.
+---@field DetectionStrategy? string The image detection strategy.
+---@field DiskDeviceMapping? ecs.ImportImageParams.DiskDeviceMappingItem[] The information list of the custom image to create.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field Features? ecs.ImportImageParams.Features The image feature-related properties.
+---@field ImageName? string The image name.
+---@field LicenseType? string The license type.
+---@field OSType? string The operating system type.
 ---@field OwnerId? integer
----@field Platform? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field Platform? string The operating system distribution.
+---@field RegionId? string The region ID of the source custom image.
+---@field ResourceGroupId? string The ID of the enterprise resource group to which the imported image belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RoleName? string
----@field StorageLocationArn? string
----@field Tag? ecs.ImportImageParams.TagItem[]
+---@field RoleName? string The name of the RAM role used to import the image.
+---@field StorageLocationArn? string The Alibaba Cloud Resource Name (ARN) of the CloudBox, which uniquely identifies the cloud storage location.
+---@field Tag? ecs.ImportImageParams.TagItem[] The tag list of the image.
 
 ---@class ecs.ImportImageParams.DiskDeviceMappingItem
----@field Device? string
----@field DiskImageSize? integer
----@field DiskImSize? integer
----@field Format? string
----@field OSSBucket? string
----@field OSSObject? string
+---@field Device? string The device name of DiskDeviceMapping.N.Device in the custom image.
+---@field DiskImageSize? integer The space size of the custom image after the image is imported.
+---@field DiskImSize? integer The size of the custom image.
+---@field Format? string The image format.
+---@field OSSBucket? string The OSS bucket where the image file is stored.
+---@field OSSObject? string The name (key) of the image file stored in the OSS bucket after the image is uploaded to OSS.
 
 ---@class ecs.ImportImageParams.Features
----@field ImdsSupport? string
----@field NvmeSupport? string
+---@field ImdsSupport? string The metadata access mode of the image.
+---@field NvmeSupport? string Specifies whether the image supports NVMe.
 
 ---@class ecs.ImportImageParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the image.
+---@field Value? string The tag value of the image.
 
 --- Parameters of ImportKeyPair.
 ---@class ecs.ImportKeyPairParams
----@field KeyPairName string
+---@field KeyPairName string The name of the key pair.
 ---@field OwnerId? integer
----@field PublicKeyBody string
----@field RegionId string
----@field ResourceGroupId? string
+---@field PublicKeyBody string The public key of the key pair.
+---@field RegionId? string The region ID.
+---@field ResourceGroupId? string The ID of the enterprise resource group to which the SSH key pair belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.ImportKeyPairParams.TagItem[]
+---@field Tag? ecs.ImportKeyPairParams.TagItem[] The tags.
 
 ---@class ecs.ImportKeyPairParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the key pair.
+---@field Value? string The tag value of the key pair.
 
 --- Parameters of InstallCloudAssistant.
 ---@class ecs.InstallCloudAssistantParams
----@field InstanceId string[]
+---@field InstanceId string[] The IDs of the instances.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instances.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of InvokeCommand.
 ---@class ecs.InvokeCommandParams
----@field ClientToken? string
----@field CommandId string
----@field ContainerId? string
----@field ContainerName? string
----@field Frequency? string
----@field InstanceId? string[]
----@field Launcher? string
----@field OssOutputDelivery? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field CommandId string The command ID.
+---@field ContainerId? string The container ID.
+---@field ContainerName? string The container name.
+---@field Frequency? string The schedule on which the command is executed.
+---@field InstanceId? string[] The list of instances on which to execute the command.
+---@field Launcher? string The bootstrap program for script execution.
+---@field OssOutputDelivery? string The OSS delivery configuration for the command execution output.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Parameters? table<string, any>|string
----@field RegionId string
----@field RepeatMode? string
----@field ResourceGroupId? string
+---@field Parameters? table<string, any>|string The key-value pairs of custom parameters to pass in when the custom parameter feature is enabled.
+---@field RegionId? string The region ID.
+---@field RepeatMode? string Specifies how the command is executed.
+---@field ResourceGroupId? string The ID of the resource group for the command execution.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceTag? ecs.InvokeCommandParams.ResourceTagItem[]
----@field Tag? ecs.InvokeCommandParams.TagItem[]
----@field TerminationMode? string
----@field Timed? boolean
----@field Timeout? integer
----@field Username? string
----@field WindowsPasswordName? string
----@field WorkingDir? string
+---@field ResourceTag? ecs.InvokeCommandParams.ResourceTagItem[] The tags used to filter instances.
+---@field Tag? ecs.InvokeCommandParams.TagItem[] The tags.
+---@field TerminationMode? string The mode in which the task is stopped (manually stopped or interrupted due to timeout).
+---@field Timed? boolean This parameter is deprecated and has no effect if specified.
+---@field Timeout? integer The timeout period for the command execution.
+---@field Username? string The username used to execute the command on the ECS instance.
+---@field WindowsPasswordName? string The name of the password used by the user to execute the command on a Windows instance.
+---@field WorkingDir? string The directory in which the command is executed on the ECS instance.
 
 ---@class ecs.InvokeCommandParams.ResourceTagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key used to filter instances.
+---@field Value? string The tag value used to filter instances.
 
 ---@class ecs.InvokeCommandParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key for the command execution.
+---@field Value? string The tag value for the command execution.
 
 --- Parameters of JoinResourceGroup.
 ---@class ecs.JoinResourceGroupParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId? string
----@field ResourceGroupId? string
----@field ResourceId? string
+---@field RegionId? string The region ID of the resource.
+---@field ResourceGroupId? string The ID of the destination resource group.
+---@field ResourceId? string The ID of the resource.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType? string
+---@field ResourceType? string The type of the ECS resource.
 
 --- Parameters of JoinSecurityGroup.
 ---@class ecs.JoinSecurityGroupParams
----@field InstanceId? string
----@field NetworkInterfaceId? string
+---@field InstanceId? string The instance ID.
+---@field NetworkInterfaceId? string The Elastic Network Interface (ENI) ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId? string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
+---@field SecurityGroupId string The security group ID.
 
 --- Parameters of LeaveSecurityGroup.
 ---@class ecs.LeaveSecurityGroupParams
----@field InstanceId? string
----@field NetworkInterfaceId? string
+---@field InstanceId? string The instance ID.
+---@field NetworkInterfaceId? string The Elastic Network Interface (ENI) ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId? string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
+---@field SecurityGroupId string The security group ID.
 
 --- Parameters of ListPluginStatus.
 ---@class ecs.ListPluginStatusParams
----@field InstanceId? string[]
----@field MaxResults? integer
----@field Name? string
----@field NextToken? string
+---@field InstanceId? string[] The instance ID.
+---@field MaxResults? integer The maximum number of entries per page for a paged query.
+---@field Name? string The plugin name.
+---@field NextToken? string The pagination token.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PageNumber? integer
----@field PageSize? integer
----@field RegionId string
+---@field PageNumber? integer This parameter will be offline soon.
+---@field PageSize? integer This parameter will be offline soon.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ListTagResources.
 ---@class ecs.ListTagResourcesParams
----@field NextToken? string
+---@field NextToken? string The token used to start the next query.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceId? string[]
+---@field RegionId? string The region ID of the resource.
+---@field ResourceId? string[] The ECS resource ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType string
----@field Tag? ecs.ListTagResourcesParams.TagItem[]
----@field TagFilter? ecs.ListTagResourcesParams.TagFilterItem[]
+---@field ResourceType string The resource type.
+---@field Tag? ecs.ListTagResourcesParams.TagItem[] The tags.
+---@field TagFilter? ecs.ListTagResourcesParams.TagFilterItem[] The tag filter rules.
 
 ---@class ecs.ListTagResourcesParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key used to perform an exact search for ECS resources.
+---@field Value? string The tag value used to perform an exact search for ECS resources.
 
 ---@class ecs.ListTagResourcesParams.TagFilterItem
----@field TagKey? string
----@field TagValues? string[]
+---@field TagKey? string The tag key used to perform a fuzzy search for ECS resources.
+---@field TagValues? string[] The tag value used to perform a fuzzy search for ECS resources.
 
 --- Parameters of LockSnapshot.
 ---@class ecs.LockSnapshotParams
----@field ClientToken? string
----@field CoolOffPeriod integer
----@field DryRun? boolean
----@field LockDuration integer
----@field LockMode string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field CoolOffPeriod integer The cool-off period.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field LockDuration integer The lock duration.
+---@field LockMode string The lock mode.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotId string
+---@field SnapshotId string The snapshot ID.
 
 --- Parameters of ModifyAutoProvisioningGroup.
 ---@class ecs.ModifyAutoProvisioningGroupParams
----@field AutoProvisioningGroupId? string
----@field AutoProvisioningGroupName? string
----@field DefaultTargetCapacityType? string
----@field ExcessCapacityTerminationPolicy? string
----@field LaunchTemplateConfig? ecs.ModifyAutoProvisioningGroupParams.LaunchTemplateConfigItem[]
----@field MaxSpotPrice? number
+---@field AutoProvisioningGroupId? string The ID of the auto provisioning group.
+---@field AutoProvisioningGroupName? string The name of the auto provisioning group.
+---@field DefaultTargetCapacityType? string The billing method of the capacity difference when the sum of PayAsYouGoTargetCapacity and SpotTargetCapacity is...
+---@field ExcessCapacityTerminationPolicy? string Specifies whether to release instances when the real-time capacity of the auto provisioning group exceeds the target...
+---@field LaunchTemplateConfig? ecs.ModifyAutoProvisioningGroupParams.LaunchTemplateConfigItem[] The extended launch template list.
+---@field MaxSpotPrice? number The maximum price of spot instances in the auto provisioning group.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PayAsYouGoTargetCapacity? string
----@field RegionId string
+---@field PayAsYouGoTargetCapacity? string The target capacity of pay-as-you-go instances in the auto provisioning group.
+---@field RegionId? string The region ID of the auto provisioning group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SpotTargetCapacity? string
----@field TerminateInstancesWithExpiration? boolean
----@field TotalTargetCapacity? string
+---@field SpotTargetCapacity? string The target capacity of spot instances in the auto provisioning group.
+---@field TerminateInstancesWithExpiration? boolean Specifies whether to release instances in the auto provisioning group when the group expires.
+---@field TotalTargetCapacity? string The total target capacity of the auto provisioning group.
 
 ---@class ecs.ModifyAutoProvisioningGroupParams.LaunchTemplateConfigItem
----@field InstanceType? string
----@field MaxPrice? number
----@field Priority? integer
----@field VSwitchId? string
----@field WeightedCapacity? number
+---@field InstanceType? string The instance type specified in the extension launch template.
+---@field MaxPrice? number The maximum price of the spot instance in the extended launch template.
+---@field Priority? integer The priority of the extended launch template.
+---@field VSwitchId? string The ID of the vSwitch to which the ECS instance belongs in the extended launch template.
+---@field WeightedCapacity? number The weight of the instance type specified in the extended launch template.
 
 --- Parameters of ModifyAutoSnapshotPolicyEx.
 ---@class ecs.ModifyAutoSnapshotPolicyExParams
----@field autoSnapshotPolicyId string
----@field autoSnapshotPolicyName? string
----@field CopiedSnapshotsRetentionDays? integer
----@field CopyEncryptionConfiguration? ecs.ModifyAutoSnapshotPolicyExParams.CopyEncryptionConfiguration
----@field EnableCrossRegionCopy? boolean
+---@field autoSnapshotPolicyId string The ID of the automatic snapshot policy.
+---@field autoSnapshotPolicyName? string The name of the automatic snapshot policy.
+---@field CopiedSnapshotsRetentionDays? integer The retention period of cross-region snapshot replicas.
+---@field CopyEncryptionConfiguration? ecs.ModifyAutoSnapshotPolicyExParams.CopyEncryptionConfiguration The encryption parameter object for cross-region snapshot replication.
+---@field EnableCrossRegionCopy? boolean Specifies whether to allow automatic cross-region replication.
 ---@field OwnerId? integer
----@field regionId string
----@field repeatWeekdays? string[]|string
+---@field regionId string The region ID of the automatic snapshot policy.
+---@field repeatWeekdays? string[]|string The days of the week on which automatic snapshots are created.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field retentionDays? integer
----@field TargetCopyRegions? string[]|string
----@field TargetTags? ecs.ModifyAutoSnapshotPolicyExParams.TargetTagsItem[]
----@field timePoints? string[]|string
+---@field retentionDays? integer The retention period of automatic snapshots.
+---@field TargetCopyRegions? string[]|string The destination region to which snapshots are replicated.
+---@field TargetTags? ecs.ModifyAutoSnapshotPolicyExParams.TargetTagsItem[] The list of target resource tags.
+---@field timePoints? string[]|string The points in time at which automatic snapshots are created.
 
 ---@class ecs.ModifyAutoSnapshotPolicyExParams.CopyEncryptionConfiguration
----@field Arn? ecs.ModifyAutoSnapshotPolicyExParams.CopyEncryptionConfiguration.ArnItem[]
----@field Encrypted? boolean
----@field KMSKeyId? string
+---@field Arn? ecs.ModifyAutoSnapshotPolicyExParams.CopyEncryptionConfiguration.ArnItem[] This parameter is not publicly available.
+---@field Encrypted? boolean Specifies whether to enable encryption for cross-region snapshot replication.
+---@field KMSKeyId? string The key ID of the Key Management Service (KMS) key used for encrypted cross-region snapshot replication.
 
 ---@class ecs.ModifyAutoSnapshotPolicyExParams.CopyEncryptionConfiguration.ArnItem
----@field AssumeRoleFor? integer
----@field Rolearn? string
----@field RoleType? string
+---@field AssumeRoleFor? integer This parameter is not publicly available.
+---@field Rolearn? string This parameter is not publicly available.
+---@field RoleType? string This parameter is not publicly available.
 
 ---@class ecs.ModifyAutoSnapshotPolicyExParams.TargetTagsItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key.
+---@field Value? string The tag value.
 
 --- Parameters of ModifyBandwidthPackageSpec.
 ---@class ecs.ModifyBandwidthPackageSpecParams
----@field Bandwidth string
----@field BandwidthPackageId string
+---@field Bandwidth string This parameter is required.
+---@field BandwidthPackageId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyCapacityReservation.
 ---@class ecs.ModifyCapacityReservationParams
----@field Description? string
----@field EndTime? string
----@field EndTimeType? string
----@field InstanceAmount? integer
+---@field Description? string The description of the capacity reservation.
+---@field EndTime? string The expiration time of the capacity reservation.
+---@field EndTimeType? string The expiration method of the capacity reservation.
+---@field InstanceAmount? integer The total number of instances that the capacity reservation needs to reserve.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Platform? string
+---@field Platform? string The operating system type of the image used by the instance.
 ---@field PrivatePoolOptions? ecs.ModifyCapacityReservationParams.PrivatePoolOptions
----@field RegionId string
+---@field RegionId? string The ID of the region where the capacity reservation resides.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime? string
+---@field StartTime? string The method by which the capacity reservation takes effect.
 
 ---@class ecs.ModifyCapacityReservationParams.PrivatePoolOptions
----@field Id string
----@field Name? string
+---@field Id string The ID of the capacity reservation.
+---@field Name? string The name of the capacity reservation.
 
 --- Parameters of ModifyCloudAssistantSettings.
 ---@class ecs.ModifyCloudAssistantSettingsParams
----@field AgentUpgradeConfig? ecs.ModifyCloudAssistantSettingsParams.AgentUpgradeConfig|string
----@field OssDeliveryConfig? ecs.ModifyCloudAssistantSettingsParams.OssDeliveryConfig|string
+---@field AgentUpgradeConfig? ecs.ModifyCloudAssistantSettingsParams.AgentUpgradeConfig|string The Cloud Assistant Agent upgrade configuration.
+---@field OssDeliveryConfig? ecs.ModifyCloudAssistantSettingsParams.OssDeliveryConfig|string The OSS delivery configuration.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceUsageConfig? ecs.ModifyCloudAssistantSettingsParams.ResourceUsageConfig|string
----@field SessionManagerConfig? ecs.ModifyCloudAssistantSettingsParams.SessionManagerConfig|string
----@field SettingType string
----@field SlsDeliveryConfig? ecs.ModifyCloudAssistantSettingsParams.SlsDeliveryConfig|string
+---@field ResourceUsageConfig? ecs.ModifyCloudAssistantSettingsParams.ResourceUsageConfig|string The Cloud Assistant resource usage configuration.
+---@field SessionManagerConfig? ecs.ModifyCloudAssistantSettingsParams.SessionManagerConfig|string The Cloud Assistant session feature configuration.
+---@field SettingType string The service configuration type.
+---@field SlsDeliveryConfig? ecs.ModifyCloudAssistantSettingsParams.SlsDeliveryConfig|string The Simple Log Service (SLS) delivery configuration.
 
 ---@class ecs.ModifyCloudAssistantSettingsParams.AgentUpgradeConfig
----@field AllowedUpgradeWindow? string[]
----@field BootstrapUpgrade? boolean
----@field DisableUpgrade? boolean
----@field Enabled? boolean
----@field TimeZone? string
+---@field AllowedUpgradeWindow? string[] The list of time windows during which upgrades are allowed.
+---@field BootstrapUpgrade? boolean Specifies whether the Cloud Assistant Agent checks for version updates and performs upgrades immediately upon startup.
+---@field DisableUpgrade? boolean Specifies whether to prevent the Cloud Assistant Agent from checking for and performing updates.
+---@field Enabled? boolean Specifies whether to enable custom Agent upgrade configuration.
+---@field TimeZone? string The time zone for the allowed upgrade time windows.
 
 ---@class ecs.ModifyCloudAssistantSettingsParams.OssDeliveryConfig
----@field BucketName? string
----@field Enabled? boolean
----@field EncryptionAlgorithm? string
----@field EncryptionKeyId? string
----@field EncryptionType? string
----@field Prefix? string
+---@field BucketName? string The name of the OSS bucket.
+---@field Enabled? boolean Specifies whether to enable delivery to OSS.
+---@field EncryptionAlgorithm? string The OSS encryption algorithm.
+---@field EncryptionKeyId? string The customer master key (CMK) ID when the encryption method is set to KMS.
+---@field EncryptionType? string The OSS encryption method.
+---@field Prefix? string The directory prefix of the OSS bucket.
 
 ---@class ecs.ModifyCloudAssistantSettingsParams.ResourceUsageConfig
----@field CpuLimit? integer
----@field KeepScriptFile? boolean
----@field LogFileCountLimit? integer
----@field LogSizeLimit? string
----@field MemoryLimit? string
----@field OverloadLimit? integer
+---@field CpuLimit? integer The maximum CPU usage allowed for the Cloud Assistant Agent main process.
+---@field KeepScriptFile? boolean Specifies whether to retain the script file in the Cloud Assistant directory after command execution is complete.
+---@field LogFileCountLimit? integer The maximum number of Cloud Assistant log files to retain.
+---@field LogSizeLimit? string The size limit of a single Cloud Assistant log file.
+---@field MemoryLimit? string The maximum memory usage allowed for the Cloud Assistant Agent main process.
+---@field OverloadLimit? integer The maximum number of consecutive times that CPU or memory resources usage can exceed the limit.
 
 ---@class ecs.ModifyCloudAssistantSettingsParams.SessionManagerConfig
----@field SessionManagerEnabled? boolean
+---@field SessionManagerEnabled? boolean Specifies whether to enable the Cloud Assistant session feature.
 
 ---@class ecs.ModifyCloudAssistantSettingsParams.SlsDeliveryConfig
----@field Enabled? boolean
----@field LogstoreName? string
----@field ProjectName? string
+---@field Enabled? boolean Specifies whether to enable delivery to SLS.
+---@field LogstoreName? string The name of the SLS Logstore.
+---@field ProjectName? string The name of the SLS project.
 
 --- Parameters of ModifyCommand.
 ---@class ecs.ModifyCommandParams
----@field CommandContent? string
----@field CommandId string
----@field Description? string
----@field Launcher? string
----@field Name? string
+---@field CommandContent? string This parameter is deprecated and does not take effect even if specified.
+---@field CommandId string The command ID.
+---@field Description? string The command description.
+---@field Launcher? string The bootstrap program for script execution.
+---@field Name? string The command name.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Timeout? integer
----@field WorkingDir? string
+---@field Timeout? integer The maximum timeout period for the command to run on ECS instances.
+---@field WorkingDir? string The execution path.
 
 --- Parameters of ModifyDedicatedHostAttribute.
 ---@class ecs.ModifyDedicatedHostAttributeParams
----@field ActionOnMaintenance? string
----@field AutoPlacement? string
----@field CpuOverCommitRatio? number
----@field DedicatedHostClusterId? string
----@field DedicatedHostId string
----@field DedicatedHostName? string
----@field Description? string
+---@field ActionOnMaintenance? string The migration plan for the instances on the dedicated host when the dedicated host fails or needs to be repaired online.
+---@field AutoPlacement? string Specifies whether the dedicated host is added to the automatic deployment resource pool.
+---@field CpuOverCommitRatio? number The CPU overcommit ratio.
+---@field DedicatedHostClusterId? string The ID of the dedicated host cluster.
+---@field DedicatedHostId string The ID of the dedicated host.
+---@field DedicatedHostName? string The name of the dedicated host.
+---@field Description? string The description of the dedicated host.
 ---@field NetworkAttributes? ecs.ModifyDedicatedHostAttributeParams.NetworkAttributes
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the dedicated host.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ModifyDedicatedHostAttributeParams.NetworkAttributes
----@field SlbUdpTimeout? integer
----@field UdpTimeout? integer
+---@field SlbUdpTimeout? integer The timeout period of UDP sessions for load balancing connections.
+---@field UdpTimeout? integer The timeout period of UDP sessions for user access to cloud services running on the dedicated host.
 
 --- Parameters of ModifyDedicatedHostAutoReleaseTime.
 ---@class ecs.ModifyDedicatedHostAutoReleaseTimeParams
----@field AutoReleaseTime? string
----@field DedicatedHostId string
+---@field AutoReleaseTime? string The automatic release time of the dedicated host.
+---@field DedicatedHostId string The ID of the dedicated host for which to set automatic release.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the dedicated host.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyDedicatedHostAutoRenewAttribute.
 ---@class ecs.ModifyDedicatedHostAutoRenewAttributeParams
----@field AutoRenew? boolean
----@field AutoRenewWithEcs? string
----@field DedicatedHostIds string
----@field Duration? integer
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal for the subscription dedicated host.
+---@field AutoRenewWithEcs? string Specifies whether to enable auto-renewal for the dedicated host to follow the subscription ECS instances on the host.
+---@field DedicatedHostIds string The IDs of dedicated hosts.
+---@field Duration? integer The renewal period.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PeriodUnit? string
----@field RegionId string
----@field RenewalStatus? string
+---@field PeriodUnit? string The unit of the renewal period.
+---@field RegionId? string The region ID of the dedicated host.
+---@field RenewalStatus? string Specifies whether to enable auto-renewal for the subscription dedicated host.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyDedicatedHostClusterAttribute.
 ---@class ecs.ModifyDedicatedHostClusterAttributeParams
----@field DedicatedHostClusterId string
----@field DedicatedHostClusterName? string
----@field Description? string
+---@field DedicatedHostClusterId string The ID of the dedicated host cluster.
+---@field DedicatedHostClusterName? string The name of the dedicated host cluster.
+---@field Description? string The description of the dedicated host cluster.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the dedicated host cluster.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyDedicatedHostsChargeType.
 ---@class ecs.ModifyDedicatedHostsChargeTypeParams
----@field AutoPay? boolean
----@field ClientToken? string
----@field DedicatedHostChargeType? string
----@field DedicatedHostIds string[]|string
----@field DetailFee? boolean
----@field DryRun? boolean
+---@field AutoPay? boolean Specifies whether to automatically complete automatic payment.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DedicatedHostChargeType? string The new billable methods of the dedicated hosts.
+---@field DedicatedHostIds string[]|string The IDs of dedicated hosts.
+---@field DetailFee? boolean Specifies whether to return the billing details when the billing method is changed from subscription to pay-as-you-go.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
----@field RegionId string
+---@field Period? integer The subscription renewal period.
+---@field PeriodUnit? string The unit of the renewal period, which is the unit of the Period parameter.
+---@field RegionId? string The region ID of the dedicated hosts.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyDeploymentSetAttribute.
 ---@class ecs.ModifyDeploymentSetAttributeParams
----@field Affinity? integer
----@field DeploymentSetId string
----@field DeploymentSetName? string
----@field Description? string
+---@field Affinity? integer The affinity level of the deployment set.
+---@field DeploymentSetId string The ID of the deployment set.
+---@field DeploymentSetName? string The new name of the deployment set.
+---@field Description? string The new description of the deployment set.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the deployment set.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyDiagnosticMetricSet.
 ---@class ecs.ModifyDiagnosticMetricSetParams
----@field Description? string
----@field MetricIds? string[]
----@field MetricSetId string
----@field MetricSetName? string
----@field RegionId string
----@field ResourceType? string
+---@field Description? string The description of the diagnostic metric set.
+---@field MetricIds? string[] The list of diagnostic metrics.
+---@field MetricSetId string The ID of the diagnostic metric set.
+---@field MetricSetName? string The name of the diagnostic metric set.
+---@field RegionId? string The region ID.
+---@field ResourceType? string The resource type.
 
 --- Parameters of ModifyDiskAttribute.
 ---@class ecs.ModifyDiskAttributeParams
----@field BurstingEnabled? boolean
----@field DeleteAutoSnapshot? boolean
----@field DeleteWithInstance? boolean
----@field Description? string
----@field DiskId? string
----@field DiskIds? string[]
----@field DiskName? string
----@field EnableAutoSnapshot? boolean
+---@field BurstingEnabled? boolean Specifies whether to enable the performance burst feature for disks that support burst.
+---@field DeleteAutoSnapshot? boolean Specifies whether to delete the automatic snapshots of the disk when the disk is deleted.
+---@field DeleteWithInstance? boolean Specifies whether to release the disk when the associated instance is released.
+---@field Description? string The description of the disk.
+---@field DiskId? string The ID of the disk whose attributes you want to modify.
+---@field DiskIds? string[] The IDs of the disks whose attributes you want to modify.
+---@field DiskName? string The name of the disk.
+---@field EnableAutoSnapshot? boolean Specifies whether to enable the automatic snapshot policy for the disk.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId? string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyDiskChargeType.
 ---@class ecs.ModifyDiskChargeTypeParams
----@field AutoPay? boolean
----@field ClientToken? string
----@field DiskChargeType? string
----@field DiskIds string[]|string
----@field InstanceId string
+---@field AutoPay? boolean Specifies whether to enable automatic payment.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DiskChargeType? string The billing method of the disk.
+---@field DiskIds string[]|string The list of disk IDs.
+---@field InstanceId string The instance ID of the instance to which the disks are attached.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyDiskDefaultKMSKeyId.
 ---@class ecs.ModifyDiskDefaultKMSKeyIdParams
----@field KMSKeyId string
+---@field KMSKeyId string The KMS key ID.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyDiskDeployment.
 ---@class ecs.ModifyDiskDeploymentParams
----@field DiskCategory? string
----@field DiskId string
----@field DryRun? boolean
+---@field DiskCategory? string The type of the cloud disk to change to.
+---@field DiskId string The disk ID.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PerformanceLevel? string
+---@field PerformanceLevel? string The performance level (PL) of the standard SSD.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StorageClusterId? string
+---@field StorageClusterId? string The ID of the dedicated block storage cluster.
 
 --- Parameters of ModifyDiskSpec.
 ---@class ecs.ModifyDiskSpecParams
----@field DestinationZoneId? string
----@field DiskCategory? string
----@field DiskId string
----@field DryRun? boolean
+---@field DestinationZoneId? string This parameter is currently in invitational preview and is not available for use.
+---@field DiskCategory? string The new disk type.
+---@field DiskId string The ID of the disk.
+---@field DryRun? boolean Specifies whether to perform only a dry run for this request.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PerformanceControlOptions? ecs.ModifyDiskSpecParams.PerformanceControlOptions
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
+---@field PerformanceControlOptions? ecs.ModifyDiskSpecParams.PerformanceControlOptions The collection of disk performance control parameters.
+---@field PerformanceLevel? string The new performance level (PL) of the enterprise SSD (ESSD).
+---@field ProvisionedIops? integer Specifies whether to modify the provisioned read/write IOPS of the ESSD AutoPL disk.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ModifyDiskSpecParams.PerformanceControlOptions
----@field IOPS? integer
----@field Recover? string
----@field Throughput? integer
+---@field IOPS? integer The target IOPS of the disk.
+---@field Recover? string Resets the disk performance.
+---@field Throughput? integer The target throughput of the disk, in MB/s.
 
 --- Parameters of ModifyEipAddressAttribute.
 ---@class ecs.ModifyEipAddressAttributeParams
----@field AllocationId string
----@field Bandwidth string
+---@field AllocationId string This parameter is required.
+---@field Bandwidth string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId? string
@@ -4891,54 +4891,54 @@
 
 --- Parameters of ModifyElasticityAssurance.
 ---@class ecs.ModifyElasticityAssuranceParams
----@field ClientToken? string
----@field Description? string
----@field InstanceAmount? integer
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the elasticity assurance.
+---@field InstanceAmount? integer The total number of instances to be reserved by the elasticity assurance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrivatePoolOptions? ecs.ModifyElasticityAssuranceParams.PrivatePoolOptions
----@field RecurrenceRules? ecs.ModifyElasticityAssuranceParams.RecurrenceRulesItem[]
----@field RegionId string
+---@field RecurrenceRules? ecs.ModifyElasticityAssuranceParams.RecurrenceRulesItem[] The list of recurrence rules for the time-sharing elasticity assurance.
+---@field RegionId? string The region ID of the elasticity assurance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ModifyElasticityAssuranceParams.PrivatePoolOptions
----@field Id string
----@field Name? string
+---@field Id string The ID of the elasticity assurance.
+---@field Name? string The name of the elasticity assurance.
 
 ---@class ecs.ModifyElasticityAssuranceParams.RecurrenceRulesItem
----@field EndHour? integer
----@field RecurrenceType? string
----@field RecurrenceValue? string
----@field StartHour? integer
+---@field EndHour? integer The end time of the time-sharing assurance.
+---@field RecurrenceType? string The policy type of the recurrence rule.
+---@field RecurrenceValue? string The value of the recurrence rule.
+---@field StartHour? integer The effective period start time of the time-sharing assurance.
 
 --- Parameters of ModifyElasticityAssuranceAutoRenewAttribute.
 ---@class ecs.ModifyElasticityAssuranceAutoRenewAttributeParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
+---@field Period? integer The auto-renewal period of the instance.
+---@field PeriodUnit? string The unit of the renewal period.
 ---@field PrivatePoolOptions? ecs.ModifyElasticityAssuranceAutoRenewAttributeParams.PrivatePoolOptions
----@field RegionId string
----@field RenewalStatus? string
+---@field RegionId? string The region ID of the elasticity assurance service.
+---@field RenewalStatus? string The auto-renewal status of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ModifyElasticityAssuranceAutoRenewAttributeParams.PrivatePoolOptions
----@field Id? string[]
+---@field Id? string[] The list of elasticity assurance service IDs to modify.
 
 --- Parameters of ModifyForwardEntry.
 ---@class ecs.ModifyForwardEntryParams
 ---@field ExternalIp? string
 ---@field ExternalPort? string
----@field ForwardEntryId string
----@field ForwardTableId string
+---@field ForwardEntryId string This parameter is required.
+---@field ForwardTableId string This parameter is required.
 ---@field InternalIp? string
 ---@field InternalPort? string
 ---@field IpProtocol? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -4946,271 +4946,271 @@
 ---@class ecs.ModifyHaVipAttributeParams
 ---@field ClientToken? string
 ---@field Description? string
----@field HaVipId string
+---@field HaVipId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyHpcClusterAttribute.
 ---@class ecs.ModifyHpcClusterAttributeParams
----@field ClientToken? string
----@field Description? string
----@field HpcClusterId string
----@field Name? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the HPC cluster.
+---@field HpcClusterId string The ID of the HPC cluster.
+---@field Name? string The name of the HPC cluster.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyImageAttribute.
 ---@class ecs.ModifyImageAttributeParams
----@field BootMode? string
----@field Description? string
+---@field BootMode? string The boot mode of the image.
+---@field Description? string The description of the custom image.
 ---@field DryRun? boolean
----@field Features? ecs.ModifyImageAttributeParams.Features
----@field ImageFamily? string
----@field ImageId string
----@field ImageName? string
----@field LicenseType? string
+---@field Features? ecs.ModifyImageAttributeParams.Features The image feature attributes.
+---@field ImageFamily? string The name of the image family.
+---@field ImageId string The ID of the custom image.
+---@field ImageName? string The name of the custom image.
+---@field LicenseType? string The license type used to activate the operating system after the image is imported.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the custom image.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Status? string
+---@field Status? string The image status.
 
 ---@class ecs.ModifyImageAttributeParams.Features
----@field ImdsSupport? string
----@field NvmeSupport? string
+---@field ImdsSupport? string The metadata access mode of the image.
+---@field NvmeSupport? string Modifies the NVMe support attribute of the image.
 
 --- Parameters of ModifyImageShareGroupPermission.
 ---@class ecs.ModifyImageShareGroupPermissionParams
 ---@field AddGroup? string[]
----@field ImageId string
+---@field ImageId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field RemoveGroup? string[]
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyImageSharePermission.
 ---@class ecs.ModifyImageSharePermissionParams
----@field AddAccount? string[]
+---@field AddAccount? string[] The Alibaba Cloud account ID that is authorized to use the shared image.
 ---@field DryRun? boolean
----@field ImageId string
----@field IsPublic? boolean
----@field LaunchPermission? string
+---@field ImageId string The ID of the custom image to be shared.
+---@field IsPublic? boolean Specifies whether to publish or unpublish the image as a community image.
+---@field LaunchPermission? string This parameter is in invitational preview and is not available for use.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field RemoveAccount? string[]
+---@field RegionId? string The region ID of the custom image.
+---@field RemoveAccount? string[] The Alibaba Cloud account ID from which you want to delete image sharing.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyInstanceAttachmentAttributes.
 ---@class ecs.ModifyInstanceAttachmentAttributesParams
----@field InstanceId string
+---@field InstanceId string The instance ID of the instance for which you want to modify the private pool matching property.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrivatePoolOptions? ecs.ModifyInstanceAttachmentAttributesParams.PrivatePoolOptions
----@field RegionId string
+---@field RegionId? string The region ID of the private pool.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ModifyInstanceAttachmentAttributesParams.PrivatePoolOptions
----@field Id? string
----@field MatchCriteria string
+---@field Id? string The private pool ID, which is the elasticity assurance ID or capacity reservation ID.
+---@field MatchCriteria string The private pool matching mode of the instance.
 
 --- Parameters of ModifyInstanceAttribute.
 ---@class ecs.ModifyInstanceAttributeParams
 ---@field CpuOptions? ecs.ModifyInstanceAttributeParams.CpuOptions
----@field CreditSpecification? string
----@field DeletionProtection? boolean
----@field Description? string
----@field EnableJumboFrame? boolean
----@field EnableNetworkEncryption? boolean
----@field HostName? string
----@field InstanceId string
----@field InstanceName? string
----@field NetworkInterfaceQueueNumber? integer
+---@field CreditSpecification? string The running mode of the burstable instance.
+---@field DeletionProtection? boolean The release protection attribute of the instance.
+---@field Description? string The description of the instance.
+---@field EnableJumboFrame? boolean Specifies whether to enable the Jumbo Frame feature for the instance MTU.
+---@field EnableNetworkEncryption? boolean Specifies whether to enable VPC network traffic encryption.
+---@field HostName? string The hostname of the operating system.
+---@field InstanceId string The instance ID.
+---@field InstanceName? string The name of the instance.
+---@field NetworkInterfaceQueueNumber? integer The number of queues supported by the primary network interface controller (NIC).
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Password? string
----@field PrivateDnsNameOptions? ecs.ModifyInstanceAttributeParams.PrivateDnsNameOptions
----@field Recyclable? boolean
----@field RemoteConnectionOptions? ecs.ModifyInstanceAttributeParams.RemoteConnectionOptions
+---@field Password? string The password of the instance.
+---@field PrivateDnsNameOptions? ecs.ModifyInstanceAttributeParams.PrivateDnsNameOptions The private domain name configuration of the instance.
+---@field Recyclable? boolean This parameter is in invitational preview and is not publicly available.
+---@field RemoteConnectionOptions? ecs.ModifyInstanceAttributeParams.RemoteConnectionOptions This parameter is in invitational preview and is not publicly available.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupIds? string[]
----@field UserData? string
+---@field SecurityGroupIds? string[] The IDs of the security groups to which the instance is reassigned.
+---@field UserData? string The instance user data.
 
 ---@class ecs.ModifyInstanceAttributeParams.CpuOptions
----@field Core? integer
----@field NestedVirtualization? string
----@field ThreadsPerCore? integer
----@field TopologyType? string
+---@field Core? integer The number of CPU cores.
+---@field NestedVirtualization? string This parameter is in invitational preview and is not publicly available.
+---@field ThreadsPerCore? integer The number of threads per CPU core.
+---@field TopologyType? string The CPU topology type of the instance.
 
 ---@class ecs.ModifyInstanceAttributeParams.PrivateDnsNameOptions
----@field EnableInstanceIdDnsAAAARecord? boolean
----@field EnableInstanceIdDnsARecord? boolean
----@field EnableIpDnsARecord? boolean
----@field EnableIpDnsPtrRecord? boolean
----@field HostnameType? string
+---@field EnableInstanceIdDnsAAAARecord? boolean Specifies whether to enable DNS resolution from the instance ID-based domain name to the IPv6 address.
+---@field EnableInstanceIdDnsARecord? boolean Specifies whether to enable DNS resolution from the instance ID-based domain name to the IPv4 address.
+---@field EnableIpDnsARecord? boolean Specifies whether to enable DNS resolution from the IP-based domain name to the IPv4 address.
+---@field EnableIpDnsPtrRecord? boolean Specifies whether to enable reverse DNS resolution from the IPv4 address to the IP-based domain name.
+---@field HostnameType? string The hostname type.
 
 ---@class ecs.ModifyInstanceAttributeParams.RemoteConnectionOptions
----@field Password? string
----@field Type? string
+---@field Password? string This parameter is in invitational preview and is not publicly available.
+---@field Type? string This parameter is in invitational preview and is not publicly available.
 
 --- Parameters of ModifyInstanceAutoReleaseTime.
 ---@class ecs.ModifyInstanceAutoReleaseTimeParams
----@field AutoReleaseTime? string
----@field InstanceId string
+---@field AutoReleaseTime? string The automatic release time.
+---@field InstanceId string The ID of the ECS instance for which to configure automatic release.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId? string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyInstanceAutoRenewAttribute.
 ---@class ecs.ModifyInstanceAutoRenewAttributeParams
----@field AutoRenew? boolean
----@field Duration? integer
----@field InstanceId string
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal before the instance expires.
+---@field Duration? integer The auto-renewal duration of the instance.
+---@field InstanceId string The instance IDs.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PeriodUnit? string
----@field RegionId string
----@field RenewalStatus? string
+---@field PeriodUnit? string The unit of the renewal duration specified by the Duration parameter.
+---@field RegionId? string The region ID of the instances.
+---@field RenewalStatus? string The auto-renewal status of ECS instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyInstanceChargeType.
 ---@class ecs.ModifyInstanceChargeTypeParams
----@field AutoPay? boolean
----@field ClientToken? string
----@field DryRun? boolean
----@field IncludeDataDisks? boolean
----@field InstanceChargeType? string
----@field InstanceIds string[]|string
----@field IsDetailFee? boolean
+---@field AutoPay? boolean Specifies whether to enable automatic payment.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field IncludeDataDisks? boolean Specifies whether to convert all pay-as-you-go data disks that are attached to the instance to subscription data disks.
+---@field InstanceChargeType? string The target billing method of the instance.
+---@field InstanceIds string[]|string The instance IDs.
+---@field IsDetailFee? boolean Specifies whether to return order fee details when the billing method is transformed from subscription to pay-as-you-go.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
----@field RegionId string
+---@field Period? integer The subscription renewal period.
+---@field PeriodUnit? string The unit of the renewal period.
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyInstanceClockOptions.
 ---@class ecs.ModifyInstanceClockOptionsParams
----@field ClientToken? string
----@field DryRun? boolean
----@field InstanceId string
+---@field ClientToken? string The idempotency parameter.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field InstanceId string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PtpStatus? string
----@field RegionId string
+---@field PtpStatus? string The PTP status.
+---@field RegionId? string The region ID of the ECS instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyInstanceDeployment.
 ---@class ecs.ModifyInstanceDeploymentParams
----@field Affinity? string
----@field DedicatedHostClusterId? string
----@field DedicatedHostId? string
----@field DeploymentSetGroupNo? integer
----@field DeploymentSetId? string
----@field Force? boolean
----@field InstanceId string
----@field InstanceType? string
----@field MigrationType? string
+---@field Affinity? string Specifies whether the instance is associated with the dedicated host.
+---@field DedicatedHostClusterId? string The ID of the dedicated host cluster.
+---@field DedicatedHostId? string The ID of the dedicated host.
+---@field DeploymentSetGroupNo? integer The group number of the instance in the deployment set when the deployment set uses the availability group strategy...
+---@field DeploymentSetId? string The ID of the deployment set.
+---@field Force? boolean Specifies whether to forcefully change the host when the instance is added to a deployment set.
+---@field InstanceId string The instance ID.
+---@field InstanceType? string The target instance type of the ECS instance.
+---@field MigrationType? string Specifies whether to stop ECS instance before migrating it to the destination dedicated host.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field RemoveFromDeploymentSet? boolean
+---@field RegionId? string The region ID of the instance.
+---@field RemoveFromDeploymentSet? boolean Specifies whether to remove the selected instance from the selected deployment set.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tenancy? string
+---@field Tenancy? string Specifies whether the instance is deployed on a dedicated host.
 
 --- Parameters of ModifyInstanceMaintenanceAttributes.
 ---@class ecs.ModifyInstanceMaintenanceAttributesParams
----@field ActionOnMaintenance? string
----@field InstanceId? string[]
----@field MaintenanceWindow? ecs.ModifyInstanceMaintenanceAttributesParams.MaintenanceWindowItem[]
----@field NotifyOnMaintenance? boolean
+---@field ActionOnMaintenance? string The maintenance action.
+---@field InstanceId? string[] The instance ID.
+---@field MaintenanceWindow? ecs.ModifyInstanceMaintenanceAttributesParams.MaintenanceWindowItem[] The list of maintenance time windows.
+---@field NotifyOnMaintenance? boolean Specifies whether to send an event notification before instance downtime maintenance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ModifyInstanceMaintenanceAttributesParams.MaintenanceWindowItem
----@field EndTime? string
----@field StartTime? string
+---@field EndTime? string The end time of the time window.
+---@field StartTime? string The start time of the time window.
 
 --- Parameters of ModifyInstanceMetadataOptions.
 ---@class ecs.ModifyInstanceMetadataOptionsParams
----@field HttpEndpoint string
----@field HttpPutResponseHopLimit? integer
----@field HttpTokens? string
----@field InstanceId? string
----@field InstanceMetadataTags? string
+---@field HttpEndpoint string Specifies whether to enable the access channel for instance metadata.
+---@field HttpPutResponseHopLimit? integer This parameter is not available for use.
+---@field HttpTokens? string Specifies whether to forcefully use the security hardening mode when you access instance metadata.
+---@field InstanceId? string The instance ID.
+---@field InstanceMetadataTags? string Specifies whether to enable the access tag feature for instance metadata.
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The ID of the region in which the instance resides.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyInstanceNetworkOptions.
 ---@class ecs.ModifyInstanceNetworkOptionsParams
----@field BandwidthWeighting? string
----@field InstanceId? string
+---@field BandwidthWeighting? string The bandwidth weight.
+---@field InstanceId? string The instance ID of the instance for which you want to modify the network bandwidth weight.
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyInstanceNetworkSpec.
 ---@class ecs.ModifyInstanceNetworkSpecParams
----@field AllocatePublicIp? boolean
----@field AutoPay? boolean
----@field ClientToken? string
----@field EndTime? string
----@field InstanceId string
----@field InternetMaxBandwidthIn? integer
----@field InternetMaxBandwidthOut? integer
----@field ISP? string
----@field NetworkChargeType? string
+---@field AllocatePublicIp? boolean Specifies whether to assign a public IP address.
+---@field AutoPay? boolean Specifies whether to automatically complete the payment.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field EndTime? string The end time of the temporary bandwidth upgrade.
+---@field InstanceId string The instance ID of the instance for which you want to modify the network configuration.
+---@field InternetMaxBandwidthIn? integer The maximum inbound public bandwidth.
+---@field InternetMaxBandwidthOut? integer The maximum outbound public bandwidth.
+---@field ISP? string This parameter is in invitational preview and is not publicly available.
+---@field NetworkChargeType? string Converts the network billing method.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime? string
+---@field StartTime? string The start time of the temporary bandwidth upgrade.
 
 --- Parameters of ModifyInstanceSecurityOptions.
 ---@class ecs.ModifyInstanceSecurityOptionsParams
----@field ClientToken? string
----@field DryRun? boolean
----@field EnableSecureBoot boolean
----@field InstanceId string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field EnableSecureBoot boolean Specifies whether to enable UEFI secure boot.
+---@field InstanceId string The instance ID.
 ---@field OwnerId? integer
----@field RegionId? string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyInstanceSpec.
 ---@class ecs.ModifyInstanceSpecParams
----@field AllowMigrateAcrossZone? boolean
----@field Async? boolean
----@field ClientToken? string
----@field Disk? ecs.ModifyInstanceSpecParams.DiskItem[]
----@field DryRun? boolean
----@field InstanceId string
----@field InstanceType? string
----@field InternetMaxBandwidthIn? integer
----@field InternetMaxBandwidthOut? integer
----@field ModifyMode? string
+---@field AllowMigrateAcrossZone? boolean Specifies whether cross-cluster instance type upgrade is supported.
+---@field Async? boolean Specifies whether to submit an asynchronous request.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Disk? ecs.ModifyInstanceSpecParams.DiskItem[] This parameter is not publicly available.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field InstanceId string The instance ID.
+---@field InstanceType? string The target instance type.
+---@field InternetMaxBandwidthIn? integer The maximum inbound public bandwidth.
+---@field InternetMaxBandwidthOut? integer The maximum outbound public bandwidth.
+---@field ModifyMode? string This parameter is not publicly available.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
@@ -5219,116 +5219,116 @@
 ---@field Temporary? ecs.ModifyInstanceSpecParams.Temporary
 
 ---@class ecs.ModifyInstanceSpecParams.DiskItem
----@field Category? string
----@field DiskId? string
----@field PerformanceLevel? string
+---@field Category? string This parameter is not publicly available.
+---@field DiskId? string This parameter is not publicly available.
+---@field PerformanceLevel? string This parameter is not publicly available.
 
 ---@class ecs.ModifyInstanceSpecParams.SystemDisk
----@field Category? string
+---@field Category? string The new category of the system disk.
 
 ---@class ecs.ModifyInstanceSpecParams.Temporary
----@field EndTime? string
----@field InternetMaxBandwidthOut? integer
----@field StartTime? string
+---@field EndTime? string This parameter is in invitational preview and is not publicly available.
+---@field InternetMaxBandwidthOut? integer This parameter is in invitational preview and is not publicly available.
+---@field StartTime? string This parameter is in invitational preview and is not publicly available.
 
 --- Parameters of ModifyInstanceVncPasswd.
 ---@class ecs.ModifyInstanceVncPasswdParams
----@field InstanceId string
+---@field InstanceId string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the ECS instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VncPassword string
+---@field VncPassword string The new VNC logon password.
 
 --- Parameters of ModifyInstanceVpcAttribute.
 ---@class ecs.ModifyInstanceVpcAttributeParams
----@field InstanceId string
+---@field InstanceId string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PrivateIpAddress? string
+---@field PrivateIpAddress? string The new private IP address.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId? string[]
----@field VpcId? string
----@field VSwitchId string
+---@field SecurityGroupId? string[] The list of security group IDs that the instance joins after the VPC is modified.
+---@field VpcId? string The target VPC ID.
+---@field VSwitchId string The vSwitch ID.
 
 --- Parameters of ModifyInvocationAttribute.
 ---@class ecs.ModifyInvocationAttributeParams
----@field ClientToken? string
----@field CommandContent? string
----@field ContentEncoding? string
----@field EnableParameter? boolean
----@field Frequency? string
----@field InstanceId? string[]
----@field InvokeId string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field CommandContent? string The modified command content.
+---@field ContentEncoding? string The encoding type of the command content (CommandContent).
+---@field EnableParameter? boolean Specifies whether the modified command contains custom parameters.
+---@field Frequency? string The modified scheduled execution frequency.
+---@field InstanceId? string[] The instance ID of the ECS instance or managed instance to add to the scheduled task.
+---@field InvokeId string The execution ID of the task to modify.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Parameters? table<string, any>|string
----@field RegionId string
+---@field Parameters? table<string, any>|string The key-value pairs of custom parameters to modify when the command contains custom parameters.
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyLaunchTemplateDefaultVersion.
 ---@class ecs.ModifyLaunchTemplateDefaultVersionParams
----@field DefaultVersionNumber integer
----@field LaunchTemplateId? string
----@field LaunchTemplateName? string
+---@field DefaultVersionNumber integer The version number of the launch template to be set as the default version.
+---@field LaunchTemplateId? string The ID of the launch template.
+---@field LaunchTemplateName? string The name of the launch template.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the launch template.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyManagedInstance.
 ---@class ecs.ModifyManagedInstanceParams
----@field InstanceId string
----@field InstanceName string
+---@field InstanceId string The ID of the managed instance.
+---@field InstanceName string The name of the managed instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyNetworkInterfaceAttribute.
 ---@class ecs.ModifyNetworkInterfaceAttributeParams
----@field ConnectionTrackingConfiguration? ecs.ModifyNetworkInterfaceAttributeParams.ConnectionTrackingConfiguration
----@field DeleteOnRelease? boolean
----@field Description? string
+---@field ConnectionTrackingConfiguration? ecs.ModifyNetworkInterfaceAttributeParams.ConnectionTrackingConfiguration The network connectivity tracking configuration.
+---@field DeleteOnRelease? boolean Specifies whether to retain the ENI when the associated instance is released.
+---@field Description? string The description of the network interface controller (NIC).
 ---@field EnablePrimaryIPv6? boolean
----@field EnhancedNetwork? ecs.ModifyNetworkInterfaceAttributeParams.EnhancedNetwork
----@field NetworkInterfaceId string
----@field NetworkInterfaceName? string
----@field NetworkInterfaceTrafficConfig? ecs.ModifyNetworkInterfaceAttributeParams.NetworkInterfaceTrafficConfig
+---@field EnhancedNetwork? ecs.ModifyNetworkInterfaceAttributeParams.EnhancedNetwork This parameter is not publicly available.
+---@field NetworkInterfaceId string The ID of the network interface controller (NIC).
+---@field NetworkInterfaceName? string The name of the network interface controller (NIC).
+---@field NetworkInterfaceTrafficConfig? ecs.ModifyNetworkInterfaceAttributeParams.NetworkInterfaceTrafficConfig The communication parameter of the network interface controller (NIC).
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field QueueNumber? integer
----@field RegionId string
+---@field QueueNumber? integer The number of queues for the ENI.
+---@field RegionId? string The region ID of the network interface controller (NIC).
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RxQueueSize? integer
----@field SecurityGroupId? string[]
----@field SourceDestCheck? boolean
----@field TxQueueSize? integer
+---@field RxQueueSize? integer The inbound queue depth of the network interface controller (NIC).
+---@field SecurityGroupId? string[] The list of security group IDs.
+---@field SourceDestCheck? boolean Specifies whether to enable source/destination checking.
+---@field TxQueueSize? integer The outbound queue depth of the network interface controller (NIC).
 
 ---@class ecs.ModifyNetworkInterfaceAttributeParams.ConnectionTrackingConfiguration
----@field TcpClosedAndTimeWaitTimeout? integer
----@field TcpEstablishedTimeout? integer
----@field UdpTimeout? integer
+---@field TcpClosedAndTimeWaitTimeout? integer The timeout period for TCP connections in the TIME_WAIT and CLOSED states.
+---@field TcpEstablishedTimeout? integer The timeout period for established TCP connections.
+---@field UdpTimeout? integer The timeout period for UDP flows.
 
 ---@class ecs.ModifyNetworkInterfaceAttributeParams.EnhancedNetwork
 ---@field EnableExpress? boolean
----@field EnableRss? boolean
----@field EnableSriov? boolean
+---@field EnableRss? boolean This parameter is not publicly available.
+---@field EnableSriov? boolean This parameter is not publicly available.
 ---@field VirtualFunctionQuantity? integer
 ---@field VirtualFunctionTotalQueueNumber? integer
 
 ---@class ecs.ModifyNetworkInterfaceAttributeParams.NetworkInterfaceTrafficConfig
----@field NetworkInterfaceTrafficMode? string
----@field QueueNumber? integer
----@field QueuePairNumber? integer
----@field RxQueueSize? integer
----@field TxQueueSize? integer
+---@field NetworkInterfaceTrafficMode? string The communication pattern of the network interface controller (NIC).
+---@field QueueNumber? integer The number of queues for the network interface controller (NIC).
+---@field QueuePairNumber? integer The number of RDMA queues for the network interface controller (NIC).
+---@field RxQueueSize? integer The inbound queue depth of the network interface controller (NIC).
+---@field TxQueueSize? integer The outbound queue depth of the network interface controller (NIC).
 
 --- Parameters of ModifyPhysicalConnectionAttribute.
 ---@class ecs.ModifyPhysicalConnectionAttributeParams
@@ -5341,119 +5341,119 @@
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PeerLocation? string
----@field PhysicalConnectionId string
+---@field PhysicalConnectionId string This parameter is required.
 ---@field PortType? string
 ---@field RedundantPhysicalConnectionId? string
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
 
 --- Parameters of ModifyPlanMaintenanceWindow.
 ---@class ecs.ModifyPlanMaintenanceWindowParams
----@field Enable? boolean
+---@field Enable? boolean Specifies whether to enable or disable the O&M window.
 ---@field MinMaintenanceInterval? integer
----@field PlanWindowId string
----@field PlanWindowName? string
----@field RegionId string
----@field SupportMaintenanceAction? string
----@field TargetResource? ecs.ModifyPlanMaintenanceWindowParams.TargetResource|string
----@field TimePeriod? ecs.ModifyPlanMaintenanceWindowParams.TimePeriod|string
+---@field PlanWindowId string The ID of the O&M window to modify.
+---@field PlanWindowName? string The name of the O&M window.
+---@field RegionId? string The region ID of the instance.
+---@field SupportMaintenanceAction? string The supported O&M actions.
+---@field TargetResource? ecs.ModifyPlanMaintenanceWindowParams.TargetResource|string The resource to which the O&M window applies.
+---@field TimePeriod? ecs.ModifyPlanMaintenanceWindowParams.TimePeriod|string The recurring cycle of the O&M window.
 
 ---@class ecs.ModifyPlanMaintenanceWindowParams.TargetResource
----@field ResourceGroupId? string
----@field Scope? string
----@field Tags? ecs.ModifyPlanMaintenanceWindowParams.TargetResource.TagsItem[]
+---@field ResourceGroupId? string The ID of the resource group to which the O&M window applies.
+---@field Scope? string The type of resource to which the O&M window applies.
+---@field Tags? ecs.ModifyPlanMaintenanceWindowParams.TargetResource.TagsItem[] The tags to which the O&M window applies.
 
 ---@class ecs.ModifyPlanMaintenanceWindowParams.TargetResource.TagsItem
----@field Key? string
----@field Value? string
+---@field Key? string The key of the tag to which the O&M window applies.
+---@field Value? string The value of the tag to which the O&M window applies.
 
 ---@class ecs.ModifyPlanMaintenanceWindowParams.TimePeriod
----@field PeriodUnit? string
----@field RangeList? ecs.ModifyPlanMaintenanceWindowParams.TimePeriod.RangeListItem[]
+---@field PeriodUnit? string The type of the cycle.
+---@field RangeList? ecs.ModifyPlanMaintenanceWindowParams.TimePeriod.RangeListItem[] The time ranges of the recurring O&M window cycle (UTC time zone).
 
 ---@class ecs.ModifyPlanMaintenanceWindowParams.TimePeriod.RangeListItem
----@field EndTime? string
----@field StartTime? string
+---@field EndTime? string The end time of the O&M window.
+---@field StartTime? string The start time of the O&M window.
 
 --- Parameters of ModifyPortRangeList.
 ---@class ecs.ModifyPortRangeListParams
----@field AddEntry? ecs.ModifyPortRangeListParams.AddEntryItem[]
----@field ClientToken? string
----@field Description? string
+---@field AddEntry? ecs.ModifyPortRangeListParams.AddEntryItem[] The entries to add or modify in the port range list.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the port range list.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PortRangeListId string
----@field PortRangeListName? string
----@field RegionId string
----@field RemoveEntry? ecs.ModifyPortRangeListParams.RemoveEntryItem[]
+---@field PortRangeListId string The ID of the port range list to modify.
+---@field PortRangeListName? string The name of the port range list.
+---@field RegionId? string The region ID of the port range list.
+---@field RemoveEntry? ecs.ModifyPortRangeListParams.RemoveEntryItem[] The entries to delete from the port range list.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ModifyPortRangeListParams.AddEntryItem
----@field Description? string
----@field PortRange? string
+---@field Description? string The description of the port range.
+---@field PortRange? string The port range.
 
 ---@class ecs.ModifyPortRangeListParams.RemoveEntryItem
----@field PortRange? string
+---@field PortRange? string The port range.
 
 --- Parameters of ModifyPrefixList.
 ---@class ecs.ModifyPrefixListParams
----@field AddEntry? ecs.ModifyPrefixListParams.AddEntryItem[]
----@field Description? string
+---@field AddEntry? ecs.ModifyPrefixListParams.AddEntryItem[] The information about entries to add to the prefix list.
+---@field Description? string The description of the prefix list.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PrefixListId string
----@field PrefixListName? string
----@field RegionId string
----@field RemoveEntry? ecs.ModifyPrefixListParams.RemoveEntryItem[]
+---@field PrefixListId string The prefix list ID.
+---@field PrefixListName? string The name of the prefix list.
+---@field RegionId? string The region ID.
+---@field RemoveEntry? ecs.ModifyPrefixListParams.RemoveEntryItem[] The information about entries to delete from the prefix list.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ModifyPrefixListParams.AddEntryItem
----@field Cidr string
----@field Description? string
+---@field Cidr string The Classless Inter-Domain Routing (CIDR) block of the prefix list entry to add.
+---@field Description? string The description of the prefix list entry.
 
 ---@class ecs.ModifyPrefixListParams.RemoveEntryItem
----@field Cidr string
+---@field Cidr string The Classless Inter-Domain Routing (CIDR) block of the prefix list entry to delete.
 
 --- Parameters of ModifyPrepayInstanceSpec.
 ---@class ecs.ModifyPrepayInstanceSpecParams
----@field AutoPay? boolean
----@field ClientToken? string
----@field Disk? ecs.ModifyPrepayInstanceSpecParams.DiskItem[]
----@field EndTime? string
----@field InstanceId string
----@field InstanceType string
----@field MigrateAcrossZone? boolean
----@field ModifyMode? string
----@field OperatorType? string
+---@field AutoPay? boolean Specifies whether to automatically complete the payment when you upgrade the instance type.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Disk? ecs.ModifyPrepayInstanceSpecParams.DiskItem[] This parameter is not publicly available.
+---@field EndTime? string The end time of the temporary instance type change.
+---@field InstanceId string The instance ID.
+---@field InstanceType string The target instance type for the upgrade or downgrade.
+---@field MigrateAcrossZone? boolean Specifies whether to support cross-cluster upgrade or downgrade of instance types.
+---@field ModifyMode? string This parameter is not publicly available.
+---@field OperatorType? string The type of the operation.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RebootTime? string
----@field RebootWhenFinished? boolean
----@field RegionId string
+---@field RebootTime? string The restart time of the instance.
+---@field RebootWhenFinished? boolean Specifies whether to immediately restart the instance after the instance type change is complete.
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field SystemDisk? ecs.ModifyPrepayInstanceSpecParams.SystemDisk
 
 ---@class ecs.ModifyPrepayInstanceSpecParams.DiskItem
----@field Category? string
----@field DiskId? string
----@field PerformanceLevel? string
+---@field Category? string This parameter is not publicly available.
+---@field DiskId? string This parameter is not publicly available.
+---@field PerformanceLevel? string This parameter is not publicly available.
 
 ---@class ecs.ModifyPrepayInstanceSpecParams.SystemDisk
----@field Category? string
+---@field Category? string The new system disk category.
 
 --- Parameters of ModifyReservedInstanceAttribute.
 ---@class ecs.ModifyReservedInstanceAttributeParams
----@field Description? string
+---@field Description? string The description of the reserved instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ReservedInstanceId string
----@field ReservedInstanceName? string
+---@field RegionId? string The region ID of the resource.
+---@field ReservedInstanceId string The ID of the reserved instance.
+---@field ReservedInstanceName? string The name of the reserved instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -5461,30 +5461,30 @@
 ---@class ecs.ModifyReservedInstanceAutoRenewAttributeParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
----@field RegionId string
----@field RenewalStatus? string
----@field ReservedInstanceId? string[]
+---@field Period? integer The auto-renewal epoch.
+---@field PeriodUnit? string The unit of the auto-renewal period.
+---@field RegionId? string The region ID of the reserved instances.
+---@field RenewalStatus? string Specifies whether to enable auto-renewal for the subscription reserved instances.
+---@field ReservedInstanceId? string[] The reserved instance ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ModifyReservedInstances.
 ---@class ecs.ModifyReservedInstancesParams
----@field Configuration? ecs.ModifyReservedInstancesParams.ConfigurationItem[]
+---@field Configuration? ecs.ModifyReservedInstancesParams.ConfigurationItem[] The configuration information of the reserved instances.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ReservedInstanceId string[]
+---@field RegionId? string The region ID of the reserved instance.
+---@field ReservedInstanceId string[] The IDs of the reserved instances.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ModifyReservedInstancesParams.ConfigurationItem
----@field InstanceAmount? integer
----@field InstanceType? string
----@field ReservedInstanceName? string
----@field Scope? string
----@field ZoneId? string
+---@field InstanceAmount? integer The number of pay-as-you-go instances of the same instance type that the reserved instance can match simultaneously.
+---@field InstanceType? string The instance type that the reserved instance can match.
+---@field ReservedInstanceName? string The name of the reserved instance.
+---@field Scope? string The scope of the reserved instance.
+---@field ZoneId? string The zone ID of the reserved instance.
 
 --- Parameters of ModifyRouterInterfaceAttribute.
 ---@class ecs.ModifyRouterInterfaceAttributeParams
@@ -5497,142 +5497,142 @@
 ---@field OppositeRouterId? string
 ---@field OppositeRouterType? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RouterInterfaceId string
+---@field RouterInterfaceId string This parameter is required.
 
 --- Parameters of ModifyRouterInterfaceSpec.
 ---@class ecs.ModifyRouterInterfaceSpecParams
 ---@field ClientToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RouterInterfaceId string
----@field Spec string
+---@field RouterInterfaceId string This parameter is required.
+---@field Spec string This parameter is required.
 ---@field UserCidr? string
 
 --- Parameters of ModifySecurityGroupAttribute.
 ---@class ecs.ModifySecurityGroupAttributeParams
----@field Description? string
+---@field Description? string The description of the security group.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
----@field SecurityGroupName? string
+---@field SecurityGroupId string The security group ID.
+---@field SecurityGroupName? string The name of the security group.
 
 --- Parameters of ModifySecurityGroupEgressRule.
 ---@class ecs.ModifySecurityGroupEgressRuleParams
----@field ClientToken? string
----@field Description? string
----@field DestCidrIp? string
----@field DestGroupId? string
----@field DestGroupOwnerAccount? string
----@field DestGroupOwnerId? integer
----@field DestPrefixListId? string
----@field IpProtocol? string
----@field Ipv6DestCidrIp? string
----@field Ipv6SourceCidrIp? string
----@field NicType? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the security group rule.
+---@field DestCidrIp? string The destination IPv4 Classless Inter-Domain Routing (CIDR) block.
+---@field DestGroupId? string The ID of the destination security group for which you want to configure access permissions.
+---@field DestGroupOwnerAccount? string The Alibaba Cloud account that manages the destination security group when you set a security group rule across...
+---@field DestGroupOwnerId? integer The ID of the Alibaba Cloud account that manages the destination security group when you set a security group rule...
+---@field DestPrefixListId? string The ID of the destination prefix list.
+---@field IpProtocol? string The network layer or transport layer protocol.
+---@field Ipv6DestCidrIp? string The destination IPv6 Classless Inter-Domain Routing (CIDR) block.
+---@field Ipv6SourceCidrIp? string The source IPv6 Classless Inter-Domain Routing (CIDR) block.
+---@field NicType? string The network interface controller (NIC) type.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Policy? string
----@field PortRange? string
----@field PortRangeListId? string
----@field Priority? string
----@field RegionId string
+---@field Policy? string The access permissions.
+---@field PortRange? string The range of destination ports that correspond to the transport layer protocol.
+---@field PortRangeListId? string The port address book ID.
+---@field Priority? string The priority of the security group rule.
+---@field RegionId? string The region ID of the source security group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
----@field SecurityGroupRuleId? string
----@field SourceCidrIp? string
----@field SourcePortRange? string
+---@field SecurityGroupId string The security group ID.
+---@field SecurityGroupRuleId? string The security group rule ID.
+---@field SourceCidrIp? string The source IPv4 Classless Inter-Domain Routing (CIDR) block.
+---@field SourcePortRange? string The range of source ports that correspond to the transport layer protocol.
 
 --- Parameters of ModifySecurityGroupPolicy.
 ---@class ecs.ModifySecurityGroupPolicyParams
----@field ClientToken? string
----@field InnerAccessPolicy string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field InnerAccessPolicy string The internal connectivity policy between ECS instances in the security group.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the security group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
+---@field SecurityGroupId string The ID of the security group.
 
 --- Parameters of ModifySecurityGroupRule.
 ---@class ecs.ModifySecurityGroupRuleParams
----@field ClientToken? string
----@field Description? string
----@field DestCidrIp? string
----@field IpProtocol? string
----@field Ipv6DestCidrIp? string
----@field Ipv6SourceCidrIp? string
----@field NicType? string
+---@field ClientToken? string A client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the security group rule.
+---@field DestCidrIp? string The destination IPv4 Classless Inter-Domain Routing (CIDR) block.
+---@field IpProtocol? string The network layer or transport layer protocol.
+---@field Ipv6DestCidrIp? string Settings for the destination IPv6 CIDR block.
+---@field Ipv6SourceCidrIp? string Settings for the source IPv6 CIDR block for the access permissions.
+---@field NicType? string The network interface controller (NIC) type.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Policy? string
----@field PortRange? string
----@field PortRangeListId? string
----@field Priority? string
----@field RegionId string
+---@field Policy? string The access permissions.
+---@field PortRange? string The range of destination ports for the transport layer protocol.
+---@field PortRangeListId? string The port address book ID.
+---@field Priority? string The priority of the security group rule.
+---@field RegionId? string The region ID of the security group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
----@field SecurityGroupRuleId? string
----@field SourceCidrIp? string
----@field SourceGroupId? string
----@field SourceGroupOwnerAccount? string
----@field SourceGroupOwnerId? integer
----@field SourcePortRange? string
----@field SourcePrefixListId? string
+---@field SecurityGroupId string The security group ID.
+---@field SecurityGroupRuleId? string The security group rule ID.
+---@field SourceCidrIp? string Settings for the source IPv4 CIDR block for the access permissions.
+---@field SourceGroupId? string Settings for the ID of the source security group for the access permissions.
+---@field SourceGroupOwnerAccount? string Settings for the Alibaba Cloud account that owns the source security group when you configure access permissions for...
+---@field SourceGroupOwnerId? integer Settings for the Alibaba Cloud account that owns the source security group when you configure access permissions for...
+---@field SourcePortRange? string The range of source ports for the transport layer protocol.
+---@field SourcePrefixListId? string Settings for the ID of the source prefix list for the access permissions.
 
 --- Parameters of ModifySnapshotAttribute.
 ---@class ecs.ModifySnapshotAttributeParams
----@field Description? string
----@field DisableInstantAccess? boolean
+---@field Description? string The description of the snapshot.
+---@field DisableInstantAccess? boolean Specifies whether to disable the snapshot instant access feature.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RetentionDays? integer
----@field SnapshotId string
----@field SnapshotName? string
+---@field RetentionDays? integer The number of days for which the snapshot is retained.
+---@field SnapshotId string The snapshot ID.
+---@field SnapshotName? string The display name of the snapshot.
 
 --- Parameters of ModifySnapshotCategory.
 ---@class ecs.ModifySnapshotCategoryParams
----@field Category? string
+---@field Category? string The snapshot type.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field RetentionDays? integer
----@field SnapshotId string
+---@field RetentionDays? integer The number of days for which the snapshot is retained.
+---@field SnapshotId string The snapshot ID.
 
 --- Parameters of ModifySnapshotGroup.
 ---@class ecs.ModifySnapshotGroupParams
----@field Description? string
----@field Name? string
+---@field Description? string The new description.
+---@field Name? string The new name of the snapshot-consistent group.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the snapshot-consistent group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotGroupId string
+---@field SnapshotGroupId string The ID of the snapshot-consistent group.
 
 --- Parameters of ModifyStorageCapacityUnitAttribute.
 ---@class ecs.ModifyStorageCapacityUnitAttributeParams
----@field Description? string
----@field Name? string
+---@field Description? string The new description of the SCU.
+---@field Name? string The new name of the SCU.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the SCU.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StorageCapacityUnitId string
+---@field StorageCapacityUnitId string SCU ID。 This parameter is required.
 
 --- Parameters of ModifyStorageSetAttribute.
 ---@class ecs.ModifyStorageSetAttributeParams
@@ -5640,18 +5640,18 @@
 ---@field Description? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StorageSetId string
+---@field StorageSetId string This parameter is required.
 ---@field StorageSetName? string
 
 --- Parameters of ModifySystemEventAttribute.
 ---@class ecs.ModifySystemEventAttributeParams
----@field EventId string
----@field InstanceId string
----@field NotBefore string
----@field RegionId string
+---@field EventId string The event ID.
+---@field InstanceId string The instance ID.
+---@field NotBefore string The new planned execution time of the system event.
+---@field RegionId? string The region ID.
 
 --- Parameters of ModifyUserBusinessBehavior.
 ---@class ecs.ModifyUserBusinessBehaviorParams
@@ -5660,8 +5660,8 @@
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field statusKey string
----@field statusValue string
+---@field statusKey string This parameter is required.
+---@field statusValue string This parameter is required.
 
 --- Parameters of ModifyVRouterAttribute.
 ---@class ecs.ModifyVRouterAttributeParams
@@ -5671,7 +5671,7 @@
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VRouterId string
+---@field VRouterId string This parameter is required.
 ---@field VRouterName? string
 
 --- Parameters of ModifyVSwitchAttribute.
@@ -5682,7 +5682,7 @@
 ---@field RegionId? string
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field VSwitchId string
+---@field VSwitchId string This parameter is required.
 ---@field VSwitchName? string
 
 --- Parameters of ModifyVirtualBorderRouterAttribute.
@@ -5696,11 +5696,11 @@
 ---@field OwnerId? integer
 ---@field PeerGatewayIp? string
 ---@field PeeringSubnetMask? string
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
----@field VbrId string
+---@field VbrId string This parameter is required.
 ---@field VlanId? integer
 
 --- Parameters of ModifyVpcAttribute.
@@ -5713,93 +5713,93 @@
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
----@field VpcId string
+---@field VpcId string This parameter is required.
 ---@field VpcName? string
 
 --- Parameters of OpenSnapshotService.
 ---@class ecs.OpenSnapshotServiceParams
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of PurchaseReservedInstancesOffering.
 ---@class ecs.PurchaseReservedInstancesOfferingParams
----@field AutoRenew? boolean
----@field AutoRenewPeriod? integer
----@field ClientToken? string
----@field Description? string
----@field InstanceAmount? integer
----@field InstanceType string
----@field OfferingType? string
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal.
+---@field AutoRenewPeriod? integer The auto-renewal period, in months.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the reserved instance.
+---@field InstanceAmount? integer The number of pay-as-you-go instances of the same instance type that the reserved instance can match at the same time.
+---@field InstanceType string The instance type that the reserved instance can match.
+---@field OfferingType? string The payment type of the reserved instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
----@field Platform? string
----@field RegionId string
----@field ReservedInstanceName? string
----@field ResourceGroupId? string
+---@field Period? integer The term of the reserved instance.
+---@field PeriodUnit? string The unit of the term of the reserved instance.
+---@field Platform? string The operating system type of the image used by the instance.
+---@field RegionId? string The region ID.
+---@field ReservedInstanceName? string The name of the reserved instance.
+---@field ResourceGroupId? string The resource group ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Scope? string
----@field StartTime? string
----@field Tag? ecs.PurchaseReservedInstancesOfferingParams.TagItem[]
----@field ZoneId? string
+---@field Scope? string The scope of the reserved instance.
+---@field StartTime? string The effective period of the reserved instance.
+---@field Tag? ecs.PurchaseReservedInstancesOfferingParams.TagItem[] The tags.
+---@field ZoneId? string The zone ID.
 
 ---@class ecs.PurchaseReservedInstancesOfferingParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the reserved instance.
+---@field Value? string The tag value of the reserved instance.
 
 --- Parameters of PurchaseStorageCapacityUnit.
 ---@class ecs.PurchaseStorageCapacityUnitParams
----@field Amount? integer
----@field Capacity integer
----@field ClientToken? string
----@field Description? string
----@field FromApp? string
----@field Name? string
+---@field Amount? integer The number of SCUs to purchase.
+---@field Capacity integer The capacity of the SCU.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string The description of the SCU.
+---@field FromApp? string The source of the request.
+---@field Name? string The name of the SCU.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field Period? integer The validity period of the SCU.
+---@field PeriodUnit? string The unit of the validity period of the SCU.
+---@field RegionId? string The region ID of the SCU.
+---@field ResourceGroupId? string The ID of the resource group to which the storage capacity unit (SCU) belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime? string
----@field Tag? ecs.PurchaseStorageCapacityUnitParams.TagItem[]
+---@field StartTime? string The effective period of the SCU.
+---@field Tag? ecs.PurchaseStorageCapacityUnitParams.TagItem[] The tags.
 
 ---@class ecs.PurchaseStorageCapacityUnitParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the SCU.
+---@field Value? string The tag value of the SCU.
 
 --- Parameters of ReActivateInstances.
 ---@class ecs.ReActivateInstancesParams
----@field InstanceId string
+---@field InstanceId string The instance ID of the instance that you want to restart.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId? string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ReInitDisk.
 ---@class ecs.ReInitDiskParams
----@field AutoStartInstance? boolean
----@field DiskId string
----@field KeyPairName? string
+---@field AutoStartInstance? boolean Specifies whether to automatically start the instance after the disk is re-initialized.
+---@field DiskId string The ID of the disk to be re-initialized.
+---@field KeyPairName? string The name of the key pair.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Password? string
+---@field Password? string Specifies whether to reset the username and password of the ECS instance when the system disk is re-initialized.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityEnhancementStrategy? string
+---@field SecurityEnhancementStrategy? string Specifies whether to use the free Security Center service after the system disk is re-initialized.
 
 --- Parameters of RebootInstance.
 ---@class ecs.RebootInstanceParams
----@field DryRun? boolean
----@field ForceStop? boolean
----@field InstanceId string
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field ForceStop? boolean Specifies whether to forcefully stop ECS instance before restarting it.
+---@field InstanceId string The ID of the instance.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
@@ -5807,13 +5807,13 @@
 
 --- Parameters of RebootInstances.
 ---@class ecs.RebootInstancesParams
----@field BatchOptimization? string
----@field DryRun? boolean
----@field ForceReboot? boolean
----@field InstanceId string[]
+---@field BatchOptimization? string The batch operation mode.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field ForceReboot? boolean Specifies whether to force restart the instance.
+---@field InstanceId string[] The instance ID array.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -5822,26 +5822,26 @@
 ---@field ClientToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
----@field VbrId string
+---@field VbrId string This parameter is required.
 
 --- Parameters of RedeployDedicatedHost.
 ---@class ecs.RedeployDedicatedHostParams
----@field DedicatedHostId string
----@field MigrationType? string
+---@field DedicatedHostId string The ID of the dedicated host.
+---@field MigrationType? string Specifies whether to stop ECS instance before migrating it to the destination dedicated host.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the dedicated host.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of RedeployInstance.
 ---@class ecs.RedeployInstanceParams
----@field ForceStop? boolean
----@field InstanceId string
+---@field ForceStop? boolean Specifies whether to forcefully stop the instance that is in the Running state.
+---@field InstanceId string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
@@ -5849,30 +5849,30 @@
 
 --- Parameters of ReleaseCapacityReservation.
 ---@class ecs.ReleaseCapacityReservationParams
----@field DryRun? boolean
+---@field DryRun? boolean Specifies whether to perform only a dry run.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field PrivatePoolOptions? ecs.ReleaseCapacityReservationParams.PrivatePoolOptions
----@field RegionId string
+---@field RegionId? string The region ID of the capacity reservation.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ReleaseCapacityReservationParams.PrivatePoolOptions
----@field Id string
+---@field Id string The ID of the capacity reservation.
 
 --- Parameters of ReleaseDedicatedHost.
 ---@class ecs.ReleaseDedicatedHostParams
----@field DedicatedHostId string
+---@field DedicatedHostId string The ID of the dedicated host.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the dedicated host.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TerminateSubscription? boolean
+---@field TerminateSubscription? boolean Specifies whether to release an expired subscription dedicated host.
 
 --- Parameters of ReleaseEipAddress.
 ---@class ecs.ReleaseEipAddressParams
----@field AllocationId string
+---@field AllocationId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field RegionId? string
@@ -5881,550 +5881,550 @@
 
 --- Parameters of ReleasePublicIpAddress.
 ---@class ecs.ReleasePublicIpAddressParams
----@field DryRun? boolean
----@field InstanceId? string
----@field PublicIpAddress string
----@field RegionId? string
+---@field DryRun? boolean This parameter is not yet available.
+---@field InstanceId? string The instance ID.
+---@field PublicIpAddress string The public IP address of the instance.
+---@field RegionId? string The ID of the region where the instance is located.
 
 --- Parameters of RemoveBandwidthPackageIps.
 ---@class ecs.RemoveBandwidthPackageIpsParams
----@field BandwidthPackageId string
+---@field BandwidthPackageId string This parameter is required.
 ---@field ClientToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field RemovedIpAddresses string[]
+---@field RegionId? string This parameter is required.
+---@field RemovedIpAddresses string[] This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of RemoveTags.
 ---@class ecs.RemoveTagsParams
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceId string
+---@field RegionId? string The region ID of the resource.
+---@field ResourceId string The ID of the resource from which you want to unbind tags.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType string
----@field Tag? ecs.RemoveTagsParams.TagItem[]
+---@field ResourceType string The type of the resource.
+---@field Tag? ecs.RemoveTagsParams.TagItem[] The tags.
 
 ---@class ecs.RemoveTagsParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the resource.
+---@field Value? string The tag value of the resource.
 
 --- Parameters of RenewDedicatedHosts.
 ---@class ecs.RenewDedicatedHostsParams
----@field ClientToken? string
----@field DedicatedHostIds string[]|string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DedicatedHostIds string[]|string The list of dedicated host IDs.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period integer
----@field PeriodUnit? string
----@field RegionId string
+---@field Period integer The renewal period.
+---@field PeriodUnit? string The unit of the renewal period.
+---@field RegionId? string The region ID of the dedicated host.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of RenewElasticityAssurances.
 ---@class ecs.RenewElasticityAssurancesParams
----@field AutoPay? boolean
----@field AutoRenew? boolean
----@field AutoRenewPeriod? integer
----@field ClientToken? string
+---@field AutoPay? boolean Specifies whether to enable automatic payment.
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal.
+---@field AutoRenewPeriod? integer The auto-renewal duration.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
+---@field Period? integer The renewal duration.
+---@field PeriodUnit? string The unit of the renewal duration.
 ---@field PrivatePoolOptions? ecs.RenewElasticityAssurancesParams.PrivatePoolOptions
----@field RegionId? string
+---@field RegionId? string The ID of the region in which the elasticity assurance service resides.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.RenewElasticityAssurancesParams.PrivatePoolOptions
----@field Id? string[]
+---@field Id? string[] The list of elasticity assurance service IDs.
 
 --- Parameters of RenewInstance.
 ---@class ecs.RenewInstanceParams
----@field ClientToken? string
----@field ExpectedRenewDay? integer
----@field InstanceId string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field ExpectedRenewDay? integer Renews the instance to a unified expiration date.
+---@field InstanceId string The instance ID of the instance that you want to renewal.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
+---@field Period? integer The renewal period for the subscription instance.
+---@field PeriodUnit? string The unit of the renewal period.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of RenewReservedInstances.
 ---@class ecs.RenewReservedInstancesParams
----@field AutoRenew? boolean
----@field AutoRenewPeriod? integer
----@field ClientToken? string
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal.
+---@field AutoRenewPeriod? integer The auto-renewal period, in months.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Period? integer
----@field PeriodUnit? string
----@field RegionId? string
----@field ReservedInstanceId? string[]
+---@field Period? integer The duration of the reserved instance.
+---@field PeriodUnit? string The unit of the duration of the reserved instance.
+---@field RegionId? string The region ID of the reserved instance.
+---@field ReservedInstanceId? string[] The reserved instance ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ReplaceSystemDisk.
 ---@class ecs.ReplaceSystemDiskParams
----@field Architecture? string
----@field Arn? ecs.ReplaceSystemDiskParams.ArnItem[]
----@field ClientToken? string
----@field DiskId? string
----@field EncryptAlgorithm? string
----@field Encrypted? boolean
----@field ImageId string
----@field InstanceId string
----@field KeyPairName? string
----@field KMSKeyId? string
+---@field Architecture? string [Deprecated] This parameter is deprecated.
+---@field Arn? ecs.ReplaceSystemDiskParams.ArnItem[] This parameter is not available for use.
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DiskId? string [Deprecated] This parameter is deprecated.
+---@field EncryptAlgorithm? string This parameter is not available for use.
+---@field Encrypted? boolean Specifies whether to encrypt the disk.
+---@field ImageId string The ID of the image to use when resetting the system disk.
+---@field InstanceId string The ID of the target instance.
+---@field KeyPairName? string The name of the key pair.
+---@field KMSKeyId? string The KMS key ID of the system disk.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Password? string
----@field PasswordInherit? boolean
----@field Platform? string
+---@field Password? string Specifies whether to reset the password of the ECS instance.
+---@field PasswordInherit? boolean Specifies whether to use the preset password of the image.
+---@field Platform? string [Deprecated] This parameter is deprecated.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityEnhancementStrategy? string
+---@field SecurityEnhancementStrategy? string Specifies whether to use Security Center for free after the system disk is replaced.
 ---@field SystemDisk? ecs.ReplaceSystemDiskParams.SystemDisk
----@field UseAdditionalService? boolean
+---@field UseAdditionalService? boolean Specifies whether to use the virtual machine system configurations provided by Alibaba Cloud (Windows: NTP and KMS.
 
 ---@class ecs.ReplaceSystemDiskParams.ArnItem
----@field AssumeRoleFor? integer
----@field Rolearn? string
----@field RoleType? string
+---@field AssumeRoleFor? integer This parameter is not available for use.
+---@field Rolearn? string This parameter is not available for use.
+---@field RoleType? string This parameter is not available for use.
 
 ---@class ecs.ReplaceSystemDiskParams.SystemDisk
----@field Size? integer
+---@field Size? integer The new capacity of the system disk.
 
 --- Parameters of ReportInstancesStatus.
 ---@class ecs.ReportInstancesStatusParams
----@field Description string
----@field Device? string[]
----@field DiskId? string[]
----@field EndTime? string
----@field InstanceId string[]
----@field IssueCategory? string
+---@field Description string The detailed description of the anomalous issue.
+---@field Device? string[] The list of device names of the disks that have the same anomalous issue and are attached to the instance.
+---@field DiskId? string[] The list of IDs of the disks that have the same anomalous issue.
+---@field EndTime? string The time when the instance failures ended.
+---@field InstanceId string[] The list of ECS instance IDs.
+---@field IssueCategory? string The category of the anomalous issue.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Reason? string
----@field RegionId string
+---@field Reason? string The impact of the anomalous issue on the ECS instance.
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StartTime? string
+---@field StartTime? string The time when the instance failures started.
 
 --- Parameters of ResetDisk.
 ---@class ecs.ResetDiskParams
----@field DiskId string
----@field DryRun? boolean
+---@field DiskId string The ID of the disk to be rolled back.
+---@field DryRun? boolean Specifies whether to perform a dry run.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotId string
+---@field SnapshotId string The ID of the snapshot to use for rolling back the disk.
 
 --- Parameters of ResetDiskDefaultKMSKeyId.
 ---@class ecs.ResetDiskDefaultKMSKeyIdParams
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerId? integer
 
 --- Parameters of ResetDisks.
 ---@class ecs.ResetDisksParams
----@field Disk ecs.ResetDisksParams.DiskItem[]
----@field DryRun? boolean
+---@field Disk ecs.ResetDisksParams.DiskItem[] The list of cloud disks.
+---@field DryRun? boolean Specifies whether to perform a dry run.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 ---@class ecs.ResetDisksParams.DiskItem
----@field DiskId? string
----@field SnapshotId? string
+---@field DiskId? string The ID of the cloud disk to be rolled back.
+---@field SnapshotId? string The snapshot ID that corresponds to the specified cloud disk in the instance snapshot.
 
 --- Parameters of ResizeDisk.
 ---@class ecs.ResizeDiskParams
----@field ClientToken? string
----@field DiskId string
----@field NewSize integer
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DiskId string The disk ID.
+---@field NewSize integer The new disk capacity that you want after expansion.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Type? string
+---@field Type? string The method used to expand the disk.
 
 --- Parameters of RevokeSecurityGroup.
 ---@class ecs.RevokeSecurityGroupParams
----@field ClientToken? string
----@field Description? string
----@field DestCidrIp? string
----@field IpProtocol? string
----@field Ipv6DestCidrIp? string
----@field Ipv6SourceCidrIp? string
----@field NicType? string
+---@field ClientToken? string A client token used to ensure the idempotence of the request.
+---@field Description? string Deprecated.
+---@field DestCidrIp? string Deprecated.
+---@field IpProtocol? string Deprecated.
+---@field Ipv6DestCidrIp? string Deprecated.
+---@field Ipv6SourceCidrIp? string Deprecated.
+---@field NicType? string Deprecated.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Permissions? ecs.RevokeSecurityGroupParams.PermissionsItem[]
----@field Policy? string
----@field PortRange? string
----@field Priority? string
----@field RegionId string
+---@field Permissions? ecs.RevokeSecurityGroupParams.PermissionsItem[] The security group rules.
+---@field Policy? string Deprecated.
+---@field PortRange? string Deprecated.
+---@field Priority? string Deprecated.
+---@field RegionId? string The region ID of the security group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
----@field SecurityGroupRuleId? string[]
----@field SourceCidrIp? string
----@field SourceGroupId? string
----@field SourceGroupOwnerAccount? string
----@field SourceGroupOwnerId? integer
----@field SourcePortRange? string
----@field SourcePrefixListId? string
+---@field SecurityGroupId string The security group ID.
+---@field SecurityGroupRuleId? string[] The IDs of security group rules.
+---@field SourceCidrIp? string Deprecated.
+---@field SourceGroupId? string Deprecated.
+---@field SourceGroupOwnerAccount? string Deprecated.
+---@field SourceGroupOwnerId? integer Deprecated.
+---@field SourcePortRange? string Deprecated.
+---@field SourcePrefixListId? string Deprecated.
 
 ---@class ecs.RevokeSecurityGroupParams.PermissionsItem
----@field Description? string
----@field DestCidrIp? string
----@field IpProtocol? string
----@field Ipv6DestCidrIp? string
----@field Ipv6SourceCidrIp? string
----@field NicType? string
----@field Policy? string
----@field PortRange? string
----@field PortRangeListId? string
----@field Priority? string
----@field SourceCidrIp? string
----@field SourceGroupId? string
----@field SourceGroupOwnerAccount? string
----@field SourceGroupOwnerId? integer
----@field SourcePortRange? string
----@field SourcePrefixListId? string
+---@field Description? string The description of the security group rule.
+---@field DestCidrIp? string The destination IPv4 CIDR block.
+---@field IpProtocol? string The protocol type.
+---@field Ipv6DestCidrIp? string The destination IPv6 CIDR block.
+---@field Ipv6SourceCidrIp? string The source IPv6 Classless Inter-Domain Routing (CIDR) block from which you want to revoke access permissions.
+---@field NicType? string The network interface controller (NIC) type of the security group rule.
+---@field Policy? string The access permissions.
+---@field PortRange? string The range of destination ports for the specified protocol.
+---@field PortRangeListId? string The port list ID.
+---@field Priority? string The priority of the security group rule.
+---@field SourceCidrIp? string The source IPv4 Classless Inter-Domain Routing (CIDR) block from which you want to revoke access permissions.
+---@field SourceGroupId? string The ID of the source security group from which you want to revoke access permissions.
+---@field SourceGroupOwnerAccount? string The Alibaba Cloud account that owns the source security group when you revoke a cross-account authorization security...
+---@field SourceGroupOwnerId? integer The ID of the Alibaba Cloud account that owns the source security group when you revoke a cross-account...
+---@field SourcePortRange? string The range of source ports for the specified protocol.
+---@field SourcePrefixListId? string The ID of the source prefix list from which you want to revoke access permissions.
 
 --- Parameters of RevokeSecurityGroupEgress.
 ---@class ecs.RevokeSecurityGroupEgressParams
----@field ClientToken? string
----@field Description? string
----@field DestCidrIp? string
----@field DestGroupId? string
----@field DestGroupOwnerAccount? string
----@field DestGroupOwnerId? integer
----@field DestPrefixListId? string
----@field IpProtocol? string
----@field Ipv6DestCidrIp? string
----@field Ipv6SourceCidrIp? string
----@field NicType? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Description? string Deprecated.
+---@field DestCidrIp? string Deprecated.
+---@field DestGroupId? string Deprecated.
+---@field DestGroupOwnerAccount? string Deprecated.
+---@field DestGroupOwnerId? integer Deprecated.
+---@field DestPrefixListId? string Deprecated.
+---@field IpProtocol? string Deprecated.
+---@field Ipv6DestCidrIp? string Deprecated.
+---@field Ipv6SourceCidrIp? string Deprecated.
+---@field NicType? string Deprecated.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Permissions? ecs.RevokeSecurityGroupEgressParams.PermissionsItem[]
----@field Policy? string
----@field PortRange? string
----@field Priority? string
----@field RegionId string
+---@field Permissions? ecs.RevokeSecurityGroupEgressParams.PermissionsItem[] The security group rules.
+---@field Policy? string Deprecated.
+---@field PortRange? string Deprecated.
+---@field Priority? string Deprecated.
+---@field RegionId? string The region ID of the security group.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SecurityGroupId string
----@field SecurityGroupRuleId? string[]
----@field SourceCidrIp? string
----@field SourcePortRange? string
+---@field SecurityGroupId string The security group ID.
+---@field SecurityGroupRuleId? string[] The IDs of security group rules.
+---@field SourceCidrIp? string Deprecated.
+---@field SourcePortRange? string Deprecated.
 
 ---@class ecs.RevokeSecurityGroupEgressParams.PermissionsItem
----@field Description? string
----@field DestCidrIp? string
----@field DestGroupId? string
----@field DestGroupOwnerAccount? string
----@field DestGroupOwnerId? string
----@field DestPrefixListId? string
----@field IpProtocol? string
----@field Ipv6DestCidrIp? string
----@field Ipv6SourceCidrIp? string
----@field NicType? string
----@field Policy? string
----@field PortRange? string
----@field PortRangeListId? string
----@field Priority? string
----@field SourceCidrIp? string
----@field SourcePortRange? string
+---@field Description? string The description of the security group rule.
+---@field DestCidrIp? string The destination IPv4 Classless Inter-Domain Routing (CIDR) block for which you want to revoke access permissions.
+---@field DestGroupId? string The ID of the destination security group for which you want to revoke access permissions.
+---@field DestGroupOwnerAccount? string The Alibaba Cloud account that manages the destination security group when you revoke a cross-account authorization...
+---@field DestGroupOwnerId? string The ID of the Alibaba Cloud account that manages the destination security group when you revoke a cross-account...
+---@field DestPrefixListId? string The ID of the destination prefix list for which you want to revoke access permissions.
+---@field IpProtocol? string The protocol type.
+---@field Ipv6DestCidrIp? string The destination IPv6 Classless Inter-Domain Routing (CIDR) block for which you want to revoke access permissions.
+---@field Ipv6SourceCidrIp? string The source IPv6 CIDR block.
+---@field NicType? string The network interface controller (NIC) type of the security group rule.
+---@field Policy? string The access permissions.
+---@field PortRange? string The range of destination ports that correspond to the transport layer protocol for the security group.
+---@field PortRangeListId? string The port list ID.
+---@field Priority? string The priority of the security group rule.
+---@field SourceCidrIp? string The source IPv4 CIDR block.
+---@field SourcePortRange? string The range of source ports that correspond to the transport layer protocol for the security group.
 
 --- Parameters of RunCommand.
 ---@class ecs.RunCommandParams
----@field ClientToken? string
----@field CommandContent string
----@field ContainerId? string
----@field ContainerName? string
----@field ContentEncoding? string
----@field Description? string
----@field EnableParameter? boolean
----@field Frequency? string
----@field InstanceId? string[]
----@field KeepCommand? boolean
----@field Launcher? string
----@field Name? string
----@field OssOutputDelivery? string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field CommandContent string The command content.
+---@field ContainerId? string The container ID.
+---@field ContainerName? string The container name.
+---@field ContentEncoding? string The encoding method of the command content (CommandContent).
+---@field Description? string The command description.
+---@field EnableParameter? boolean Specifies whether the command contains custom parameters.
+---@field Frequency? string The schedule for running the command.
+---@field InstanceId? string[] The array of ECS instance IDs.
+---@field KeepCommand? boolean Specifies whether to retain the command after execution.
+---@field Launcher? string The bootstrap program for script execution.
+---@field Name? string The command name.
+---@field OssOutputDelivery? string The OSS delivery configuration for command execution output.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Parameters? table<string, any>|string
----@field RegionId string
----@field RepeatMode? string
----@field ResourceGroupId? string
+---@field Parameters? table<string, any>|string The key-value pairs of custom parameters to pass in when the command contains custom parameters.
+---@field RegionId? string The region ID.
+---@field RepeatMode? string The execution mode of the command.
+---@field ResourceGroupId? string The ID of the resource group for the command execution.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceTag? ecs.RunCommandParams.ResourceTagItem[]
----@field Tag? ecs.RunCommandParams.TagItem[]
----@field TerminationMode? string
----@field Timed? boolean
----@field Timeout? integer
----@field Type string
----@field Username? string
----@field WindowsPasswordName? string
----@field WorkingDir? string
+---@field ResourceTag? ecs.RunCommandParams.ResourceTagItem[] The tags used to filter instances.
+---@field Tag? ecs.RunCommandParams.TagItem[] The tags.
+---@field TerminationMode? string The mode for stopping the task (manual stop or timeout interruption).
+---@field Timed? boolean [Deprecated] This parameter is deprecated.
+---@field Timeout? integer The timeout period for command execution.
+---@field Type string The command type.
+---@field Username? string The username for running the command on the ECS instance.
+---@field WindowsPasswordName? string The name of the password for the user who executes the command on a Windows instance.
+---@field WorkingDir? string The working directory of the command on the ECS instance.
 
 ---@class ecs.RunCommandParams.ResourceTagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key used to filter instances.
+---@field Value? string The tag value used to filter instances.
 
 ---@class ecs.RunCommandParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key to use when you execute the command.
+---@field Value? string The tag value of the command execution.
 
 --- Parameters of RunInstances.
 ---@class ecs.RunInstancesParams
----@field Affinity? string
----@field Amount? integer
----@field Arn? ecs.RunInstancesParams.ArnItem[]
----@field AutoPay? boolean
----@field AutoReleaseTime? string
----@field AutoRenew? boolean
----@field AutoRenewPeriod? integer
----@field ClientToken? string
----@field ClockOptions? ecs.RunInstancesParams.ClockOptions
+---@field Affinity? string Specifies whether to associate the instance with a dedicated host.
+---@field Amount? integer The number of ECS instances to create.
+---@field Arn? ecs.RunInstancesParams.ArnItem[] This parameter is not available for use.
+---@field AutoPay? boolean Specifies whether to automatically complete the payment when creating an instance.
+---@field AutoReleaseTime? string The automatic release time for pay-as-you-go instances.
+---@field AutoRenew? boolean Specifies whether to enable auto-renewal.
+---@field AutoRenewPeriod? integer The auto-renewal period for a single renewal.
+---@field ClientToken? string The client token used to ensure the idempotency of the request.
+---@field ClockOptions? ecs.RunInstancesParams.ClockOptions The instance clock parameters.
 ---@field CpuOptions? ecs.RunInstancesParams.CpuOptions
----@field CreditSpecification? string
----@field DataDisk? ecs.RunInstancesParams.DataDiskItem[]
----@field DedicatedHostId? string
----@field DeletionProtection? boolean
----@field DeploymentSetGroupNo? integer
----@field DeploymentSetId? string
----@field Description? string
----@field DryRun? boolean
+---@field CreditSpecification? string Sets the running mode of a burstable instance.
+---@field DataDisk? ecs.RunInstancesParams.DataDiskItem[] The list of data disk information collections.
+---@field DedicatedHostId? string The ID of the dedicated host.
+---@field DeletionProtection? boolean Specifies whether to enable deletion protection for the instance.
+---@field DeploymentSetGroupNo? integer The group number of the instance within the deployment set.
+---@field DeploymentSetId? string The ID of the deployment set.
+---@field Description? string The description of the instance.
+---@field DryRun? boolean Specifies whether to perform only a dry run for this request.
 ---@field HibernationOptions? ecs.RunInstancesParams.HibernationOptions
----@field HostName? string
----@field HostNames? string[]
----@field HpcClusterId? string
----@field HttpEndpoint? string
----@field HttpPutResponseHopLimit? integer
----@field HttpTokens? string
----@field ImageFamily? string
----@field ImageId? string
----@field ImageOptions? ecs.RunInstancesParams.ImageOptions
----@field InstanceChargeType? string
----@field InstanceName? string
----@field InstanceType? string
----@field InternetChargeType? string
----@field InternetMaxBandwidthIn? integer
----@field InternetMaxBandwidthOut? integer
----@field IoOptimized? string
----@field Ipv6Address? string[]
----@field Ipv6AddressCount? integer
----@field Isp? string
----@field KeyPairName? string
----@field LaunchTemplateId? string
----@field LaunchTemplateName? string
----@field LaunchTemplateVersion? integer
----@field ManagedHostId? string
----@field MinAmount? integer
----@field NetworkInterface? ecs.RunInstancesParams.NetworkInterfaceItem[]
----@field NetworkInterfaceQueueNumber? integer
----@field NetworkOptions? ecs.RunInstancesParams.NetworkOptions
+---@field HostName? string The hostname of the instance.
+---@field HostNames? string[] The hostnames of instances when you create multiple instances at a time.
+---@field HpcClusterId? string The ID of the HPC cluster to which the instance belongs.
+---@field HttpEndpoint? string Specifies whether to enable the access channel for instance metadata.
+---@field HttpPutResponseHopLimit? integer This parameter is not available for use.
+---@field HttpTokens? string Specifies whether to enforce the use of the hardened mode (IMDSv2) to access instance metadata.
+---@field ImageFamily? string The name of the image family.
+---@field ImageId? string The ID of the image used to create the instance.
+---@field ImageOptions? ecs.RunInstancesParams.ImageOptions The image-related attributes.
+---@field InstanceChargeType? string The billing method of the instance.
+---@field InstanceName? string The instance name.
+---@field InstanceType? string The instance type.
+---@field InternetChargeType? string The billing method for network usage.
+---@field InternetMaxBandwidthIn? integer The maximum inbound public bandwidth.
+---@field InternetMaxBandwidthOut? integer The maximum outbound public bandwidth.
+---@field IoOptimized? string Specifies whether the instance is an I/O optimized instance.
+---@field Ipv6Address? string[] One or more IPv6 addresses assigned to the primary ENI.
+---@field Ipv6AddressCount? integer The number of randomly generated IPv6 addresses to assign to the primary ENI.
+---@field Isp? string This parameter is currently in invitational preview and is not available for use.
+---@field KeyPairName? string The name of the SSH key pair.
+---@field LaunchTemplateId? string The ID of the launch template.
+---@field LaunchTemplateName? string The name of the launch template.
+---@field LaunchTemplateVersion? integer The version of the launch template.
+---@field ManagedHostId? string The unique identifier of the platform-managed host, such as mh-f2d3647ca21.
+---@field MinAmount? integer The minimum number of ECS instances to purchase.
+---@field NetworkInterface? ecs.RunInstancesParams.NetworkInterfaceItem[] The network interface controller (NIC) information.
+---@field NetworkInterfaceQueueNumber? integer The number of queues for the primary ENI.
+---@field NetworkOptions? ecs.RunInstancesParams.NetworkOptions The network-related parameters.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field Password? string
----@field PasswordInherit? boolean
----@field Period? integer
----@field PeriodUnit? string
----@field PrivateDnsNameOptions? ecs.RunInstancesParams.PrivateDnsNameOptions
----@field PrivateIpAddress? string
+---@field Password? string The logon password of the instance.
+---@field PasswordInherit? boolean Specifies whether to use the password preset in the image.
+---@field Period? integer The subscription period of the resource.
+---@field PeriodUnit? string The unit of the subscription billing period.
+---@field PrivateDnsNameOptions? ecs.RunInstancesParams.PrivateDnsNameOptions The private DNS name configuration for the instance.
+---@field PrivateIpAddress? string The private IP address of the instance.
 ---@field PrivatePoolOptions? ecs.RunInstancesParams.PrivatePoolOptions
----@field RamRoleName? string
----@field RegionId string
----@field ResourceGroupId? string
+---@field RamRoleName? string The name of the instance RAM role.
+---@field RegionId? string The region ID of the instance.
+---@field ResourceGroupId? string The ID of the enterprise resource group to which the instance belongs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field SchedulerOptions? ecs.RunInstancesParams.SchedulerOptions
----@field SecurityEnhancementStrategy? string
----@field SecurityGroupId? string
----@field SecurityGroupIds? string[]
+---@field SecurityEnhancementStrategy? string Specifies whether to enable security hardening.
+---@field SecurityGroupId? string The ID of the security group to which the new instance belongs.
+---@field SecurityGroupIds? string[] Adds the instance to multiple security groups at the same time.
 ---@field SecurityOptions? ecs.RunInstancesParams.SecurityOptions
----@field SpotDuration? integer
----@field SpotInterruptionBehavior? string
----@field SpotPriceLimit? number
----@field SpotStrategy? string
----@field StorageSetId? string
----@field StorageSetPartitionNumber? integer
+---@field SpotDuration? integer The retention period of the spot instance.
+---@field SpotInterruptionBehavior? string The interruption mode for spot instances.
+---@field SpotPriceLimit? number The maximum hourly price for the instance.
+---@field SpotStrategy? string The bidding strategy for pay-as-you-go instances.
+---@field StorageSetId? string The ID of the storage set.
+---@field StorageSetPartitionNumber? integer The maximum number of partitions in the storage set.
 ---@field SystemDisk? ecs.RunInstancesParams.SystemDisk
----@field Tag? ecs.RunInstancesParams.TagItem[]
----@field Tenancy? string
----@field UniqueSuffix? boolean
----@field UserData? string
----@field VSwitchId? string
----@field ZoneId? string
+---@field Tag? ecs.RunInstancesParams.TagItem[] The tags of the instance, disk, and primary ENI.
+---@field Tenancy? string Specifies whether to create the instance on a dedicated host.
+---@field UniqueSuffix? boolean Specifies whether to automatically append a sequential suffix to HostName and InstanceName when creating multiple...
+---@field UserData? string The custom data of the instance.
+---@field VSwitchId? string The ID of the vSwitch.
+---@field ZoneId? string The ID of the zone where the instance resides.
 
 ---@class ecs.RunInstancesParams.ArnItem
----@field AssumeRoleFor? integer
----@field Rolearn? string
----@field RoleType? string
+---@field AssumeRoleFor? integer This parameter is not available for use.
+---@field Rolearn? string This parameter is not available for use.
+---@field RoleType? string This parameter is not available for use.
 
 ---@class ecs.RunInstancesParams.ClockOptions
----@field PtpStatus? string
+---@field PtpStatus? string The PTP status.
 
 ---@class ecs.RunInstancesParams.CpuOptions
----@field Core? integer
----@field NestedVirtualization? string
----@field Numa? string
----@field ThreadsPerCore? integer
----@field TopologyType? string
+---@field Core? integer The number of CPU cores.
+---@field NestedVirtualization? string This parameter is in invitational preview and is not available for general use.
+---@field Numa? string This parameter is deprecated.
+---@field ThreadsPerCore? integer The number of threads per CPU core.
+---@field TopologyType? string The CPU topology type of the instance.
 
 ---@class ecs.RunInstancesParams.DataDiskItem
----@field AutoSnapshotPolicyId? string
----@field BurstingEnabled? boolean
----@field Category? string
----@field DeleteWithInstance? boolean
----@field Description? string
----@field Device? string
----@field DiskName? string
----@field EncryptAlgorithm? string
----@field Encrypted? string
----@field KMSKeyId? string
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
----@field Size? integer
----@field SnapshotId? string
----@field StorageClusterId? string
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy applied to the data disk.
+---@field BurstingEnabled? boolean Specifies whether to enable the burst feature (performance burst).
+---@field Category? string The category of data disk N.
+---@field DeleteWithInstance? boolean Specifies whether to release the data disk when the instance is released.
+---@field Description? string The description of the data disk.
+---@field Device? string The mount point of the data disk.
+---@field DiskName? string The name of the data disk.
+---@field EncryptAlgorithm? string This parameter is not available for use.
+---@field Encrypted? string Specifies whether to encrypt data disk N.
+---@field KMSKeyId? string The ID of the KMS key used for the data disk.
+---@field PerformanceLevel? string Settings for the performance level of the enterprise SSD (ESSD) used as the data disk.
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk.
+---@field Size? integer The size of data disk N, in GiB.
+---@field SnapshotId? string The snapshot used to create data disk N.
+---@field StorageClusterId? string The ID of the dedicated block storage cluster.
 
 ---@class ecs.RunInstancesParams.HibernationOptions
----@field Configured? boolean
+---@field Configured? boolean This parameter is currently in invitational preview and is not available for use.
 
 ---@class ecs.RunInstancesParams.ImageOptions
----@field LoginAsNonRoot? boolean
+---@field LoginAsNonRoot? boolean Specifies whether the instance that uses this image supports logon as the ecs-user user.
 
 ---@class ecs.RunInstancesParams.NetworkInterfaceItem
----@field DeleteOnRelease? boolean
----@field Description? string
----@field InstanceType? string
----@field Ipv6Address? string[]
----@field Ipv6AddressCount? integer
----@field NetworkCardIndex? integer
----@field NetworkInterfaceId? string
----@field NetworkInterfaceName? string
----@field NetworkInterfaceTrafficMode? string
----@field PrimaryIpAddress? string
----@field QueueNumber? integer
----@field QueuePairNumber? integer
----@field RxQueueSize? integer
----@field SecondaryPrivateIpAddressCount? integer
----@field SecurityGroupId? string
----@field SecurityGroupIds? string[]
----@field SourceDestCheck? boolean
----@field TxQueueSize? integer
----@field VSwitchId? string
+---@field DeleteOnRelease? boolean Specifies whether to retain the ENI when the instance is released.
+---@field Description? string The description of the Elastic Network Interface (ENI).
+---@field InstanceType? string The type of the Elastic Network Interface (ENI).
+---@field Ipv6Address? string[] One or more IPv6 addresses assigned to the primary ENI.
+---@field Ipv6AddressCount? integer The number of randomly generated IPv6 addresses assigned to the primary ENI.
+---@field NetworkCardIndex? integer The index of the physical network card assigned to the ENI.
+---@field NetworkInterfaceId? string The ID of the Elastic Network Interface (ENI) to attach to the instance.
+---@field NetworkInterfaceName? string The name of the Elastic Network Interface (ENI).
+---@field NetworkInterfaceTrafficMode? string The communication pattern of the Elastic Network Interface (ENI).
+---@field PrimaryIpAddress? string The primary IP address of the Elastic Network Interface (ENI) to add.
+---@field QueueNumber? integer The number of queues for the Elastic Network Interface (ENI).
+---@field QueuePairNumber? integer The number of queue pairs for the RDMA ENI.
+---@field RxQueueSize? integer The inbound queue depth of the Elastic Network Interface (ENI).
+---@field SecondaryPrivateIpAddressCount? integer The number of secondary private IPv4 addresses to assign to the network interface controller (NIC).
+---@field SecurityGroupId? string The ID of the security group to which the Elastic Network Interface (ENI) belongs.
+---@field SecurityGroupIds? string[] The IDs of one or more security groups to which the Elastic Network Interface (ENI) belongs.
+---@field SourceDestCheck? boolean Specifies whether to enable source/destination checking.
+---@field TxQueueSize? integer The outbound queue depth of the Elastic Network Interface (ENI).
+---@field VSwitchId? string The ID of the vSwitch to which the Elastic Network Interface (ENI) belongs.
 
 ---@class ecs.RunInstancesParams.NetworkOptions
----@field BandwidthWeighting? string
----@field EnableJumboFrame? boolean
----@field EnableNetworkEncryption? boolean
+---@field BandwidthWeighting? string The bandwidth weight of the instance.
+---@field EnableJumboFrame? boolean Specifies whether to enable the Jumbo Frame feature for the instance.
+---@field EnableNetworkEncryption? boolean This parameter is in invitational preview and is not available for general use.
 
 ---@class ecs.RunInstancesParams.PrivateDnsNameOptions
----@field EnableInstanceIdDnsAAAARecord? boolean
----@field EnableInstanceIdDnsARecord? boolean
----@field EnableIpDnsARecord? boolean
----@field EnableIpDnsPtrRecord? boolean
----@field HostnameType? string
+---@field EnableInstanceIdDnsAAAARecord? boolean Specifies whether to enable DNS resolution from the instance ID-based domain name to an IPv6 address.
+---@field EnableInstanceIdDnsARecord? boolean Specifies whether to enable DNS resolution from the instance ID-based domain name to an IPv4 address.
+---@field EnableIpDnsARecord? boolean Specifies whether to enable DNS resolution from the IP-based domain name to an IPv4 address.
+---@field EnableIpDnsPtrRecord? boolean Specifies whether to enable reverse DNS resolution from an IPv4 address to the IP-based domain name.
+---@field HostnameType? string The hostname type.
 
 ---@class ecs.RunInstancesParams.PrivatePoolOptions
----@field Id? string
----@field MatchCriteria? string
+---@field Id? string The ID of the private pool, which is the ID of the elasticity assurance or capacity reservation.
+---@field MatchCriteria? string The private pool capacity option for starting the instance.
 
 ---@class ecs.RunInstancesParams.SchedulerOptions
----@field DedicatedHostClusterId? string
+---@field DedicatedHostClusterId? string The ID of the dedicated host cluster to which the ECS instance belongs.
 
 ---@class ecs.RunInstancesParams.SecurityOptions
----@field ConfidentialComputingMode? string
----@field EnableSecureBoot? boolean
----@field TrustedSystemMode? string
+---@field ConfidentialComputingMode? string The confidential computing mode.
+---@field EnableSecureBoot? boolean Specifies whether to enable UEFI Secure Boot.
+---@field TrustedSystemMode? string The trusted system mode.
 
 ---@class ecs.RunInstancesParams.SystemDisk
----@field AutoSnapshotPolicyId? string
----@field BurstingEnabled? boolean
----@field Category? string
----@field Description? string
----@field DiskName? string
----@field EncryptAlgorithm? string
----@field Encrypted? string
----@field KMSKeyId? string
----@field PerformanceLevel? string
----@field ProvisionedIops? integer
----@field Size? string
----@field StorageClusterId? string
+---@field AutoSnapshotPolicyId? string The ID of the automatic snapshot policy applied to the system disk.
+---@field BurstingEnabled? boolean Specifies whether to enable the burst feature (performance burst).
+---@field Category? string The disk type of the system disk.
+---@field Description? string The description of the system disk.
+---@field DiskName? string The name of the system disk.
+---@field EncryptAlgorithm? string This parameter is not available for use.
+---@field Encrypted? string Specifies whether to encrypt the system disk.
+---@field KMSKeyId? string The ID of the KMS key used for the system disk.
+---@field PerformanceLevel? string The performance level of the enterprise SSD used as the system disk.
+---@field ProvisionedIops? integer The provisioned read/write IOPS of the ESSD AutoPL disk.
+---@field Size? string The size of the system disk.
+---@field StorageClusterId? string The ID of the dedicated block storage cluster.
 
 ---@class ecs.RunInstancesParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The tag key of the instance, disk, and primary ENI.
+---@field Value? string The tag value of the instance, disk, and primary ENI.
 
 --- Parameters of SendDiagnosticInterrupt.
 ---@class ecs.SendDiagnosticInterruptParams
----@field DryRun? boolean
----@field InstanceId string
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field InstanceId string The instance ID of the instance to which you want to send a diagnostic break.
 
 --- Parameters of SendFile.
 ---@class ecs.SendFileParams
----@field ClientToken? string
----@field Content string
----@field ContentType? string
----@field Description? string
----@field FileGroup? string
----@field FileMode? string
----@field FileOwner? string
----@field InstanceId string[]
----@field Name string
----@field Overwrite? boolean
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field Content string The content of the file.
+---@field ContentType? string The content type of the file.
+---@field Description? string The description.
+---@field FileGroup? string The user group of the file.
+---@field FileMode? string The permissions on the file.
+---@field FileOwner? string The owner of the file.
+---@field InstanceId string[] The IDs of the ECS instances to which you want to send the file.
+---@field Name string The name of the file.
+---@field Overwrite? boolean Specifies whether to overwrite a file with the same name in the destination directory.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceGroupId? string
+---@field RegionId? string The region ID of the target ECS instances.
+---@field ResourceGroupId? string The ID of the resource group for file sending.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.SendFileParams.TagItem[]
----@field TargetDir string
----@field Timeout? integer
+---@field Tag? ecs.SendFileParams.TagItem[] The tags.
+---@field TargetDir string The destination folder on the target ECS instances for the file to be sent.
+---@field Timeout? integer The timeout period for sending the file.
 
 ---@class ecs.SendFileParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The key of the tag for file sending.
+---@field Value? string The value of the tag for file sending.
 
 --- Parameters of StartImagePipelineExecution.
 ---@class ecs.StartImagePipelineExecutionParams
----@field ClientToken? string
----@field ImagePipelineId string
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field ImagePipelineId string The ID of the image template.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field Tag? ecs.StartImagePipelineExecutionParams.TagItem[]
----@field TemplateTag? ecs.StartImagePipelineExecutionParams.TemplateTagItem[]
+---@field Tag? ecs.StartImagePipelineExecutionParams.TagItem[] The tags.
+---@field TemplateTag? ecs.StartImagePipelineExecutionParams.TemplateTagItem[] This parameter is deprecated.
 
 ---@class ecs.StartImagePipelineExecutionParams.TagItem
----@field Key? string
----@field Value? string
+---@field Key? string The key of the tag.
+---@field Value? string The value of the tag.
 
 ---@class ecs.StartImagePipelineExecutionParams.TemplateTagItem
----@field Key? string
----@field Value? string
+---@field Key? string This parameter is deprecated.
+---@field Value? string This parameter is deprecated.
 
 --- Parameters of StartInstance.
 ---@class ecs.StartInstanceParams
----@field DryRun? boolean
----@field InitLocalDisk? boolean
----@field InstanceId string
+---@field DryRun? boolean Specifies whether to perform only a dry run, without performing the actual request.
+---@field InitLocalDisk? boolean Specifies whether to recover the instance to its initial health state when a local disk fails.
+---@field InstanceId string The ID of the instance that you want to start.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
@@ -6432,70 +6432,70 @@
 
 --- Parameters of StartInstances.
 ---@class ecs.StartInstancesParams
----@field BatchOptimization? string
----@field DryRun? boolean
----@field InstanceId string[]
+---@field BatchOptimization? string The batch operation pattern.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
+---@field InstanceId string[] The list of instance IDs.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instances.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of StartTerminalSession.
 ---@class ecs.StartTerminalSessionParams
----@field ClientToken? string
----@field CommandLine? string
----@field ConnectionType? string
----@field EncryptionOptions? ecs.StartTerminalSessionParams.EncryptionOptions|string
----@field InstanceId string[]
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field CommandLine? string The command to run after the session is initiated.
+---@field ConnectionType? string The network type of the WebSocket URL required for establishing a remote connection to the instance.
+---@field EncryptionOptions? ecs.StartTerminalSessionParams.EncryptionOptions|string The session encryption configuration.
+---@field InstanceId string[] The list of instance IDs.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PasswordName? string
----@field PortNumber? integer
----@field RegionId string
+---@field PasswordName? string The name of the password for the user when using Session Manager on a Windows instance.
+---@field PortNumber? integer The port number of the ECS instance for data forwarding.
+---@field RegionId? string The region ID of the instance.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field TargetServer? string
----@field Username? string
+---@field TargetServer? string The address of the destination server in the VPC that you want to access through the instance.
+---@field Username? string The username used for the connection.
 
 ---@class ecs.StartTerminalSessionParams.EncryptionOptions
----@field Enabled? boolean
----@field KMSKeyId? string
----@field Mode? string
+---@field Enabled? boolean Specifies whether to enable end-to-end encryption for the session connection.
+---@field KMSKeyId? string The KMS key ID.
+---@field Mode? string The secret key encryption pattern.
 
 --- Parameters of StopInstance.
 ---@class ecs.StopInstanceParams
----@field ConfirmStop? boolean
----@field DryRun? boolean
----@field ForceStop? boolean
----@field Hibernate? boolean
----@field InstanceId string
+---@field ConfirmStop? boolean This parameter is being deprecated and is retained only for compatibility purposes.
+---@field DryRun? boolean Specifies whether to perform a dry run.
+---@field ForceStop? boolean Specifies whether to forcefully stop the instance.
+---@field Hibernate? boolean This parameter is in invitational preview and is not available for use.
+---@field InstanceId string The instance ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StoppedMode? string
+---@field StoppedMode? string The stop mode for a pay-as-you-go ECS instance.
 
 --- Parameters of StopInstances.
 ---@class ecs.StopInstancesParams
----@field BatchOptimization? string
----@field DryRun? boolean
----@field ForceStop? boolean
----@field InstanceId string[]
+---@field BatchOptimization? string The batch operation mode.
+---@field DryRun? boolean Specifies whether to send a dry run request.
+---@field ForceStop? boolean Specifies whether to forcefully stop the instances.
+---@field InstanceId string[] The instance ID array.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the instances.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field StoppedMode? string
+---@field StoppedMode? string The stop mode.
 
 --- Parameters of StopInvocation.
 ---@class ecs.StopInvocationParams
----@field InstanceId? string[]
----@field InvokeId string
+---@field InstanceId? string[] The IDs of the instances on which you want to stop the command.
+---@field InvokeId string The command execution ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
@@ -6503,23 +6503,23 @@
 ---@class ecs.TagResourcesParams
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceId string[]
+---@field RegionId? string The region ID of the resources.
+---@field ResourceId string[] The list of resource IDs.
 ---@field ResourceOwnerAccount? string
----@field ResourceType string
----@field Tag ecs.TagResourcesParams.TagItem[]
+---@field ResourceType string The type of the resource.
+---@field Tag ecs.TagResourcesParams.TagItem[] The tags.
 
 ---@class ecs.TagResourcesParams.TagItem
----@field Key string
----@field Value string
+---@field Key string The tag key.
+---@field Value string The tag value.
 
 --- Parameters of TerminatePhysicalConnection.
 ---@class ecs.TerminatePhysicalConnectionParams
 ---@field ClientToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PhysicalConnectionId string
----@field RegionId string
+---@field PhysicalConnectionId string This parameter is required.
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
@@ -6529,38 +6529,38 @@
 ---@field ClientToken? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 ---@field UserCidr? string
----@field VbrId string
+---@field VbrId string This parameter is required.
 
 --- Parameters of UnassignIpv6Addresses.
 ---@class ecs.UnassignIpv6AddressesParams
----@field Ipv6Address? string[]
----@field Ipv6Prefix? string[]
----@field NetworkInterfaceId string
+---@field Ipv6Address? string[] One or more IPv6 addresses to delete.
+---@field Ipv6Prefix? string[] One or more IPv6 prefixes to revoke.
+---@field NetworkInterfaceId string The network interface controller (NIC) ID.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID of the network interface controller (NIC).
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of UnassignPrivateIpAddresses.
 ---@class ecs.UnassignPrivateIpAddressesParams
----@field Ipv4Prefix? string[]
----@field NetworkInterfaceId string
+---@field Ipv4Prefix? string[] One or more IPv4 prefixes to remove.
+---@field NetworkInterfaceId string The ID of the Elastic Network Interface (ENI).
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field PrivateIpAddress? string[]
----@field RegionId string
+---@field PrivateIpAddress? string[] One or more secondary private IP addresses to remove.
+---@field RegionId? string The region ID of the resource.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of UnassociateEipAddress.
 ---@class ecs.UnassociateEipAddressParams
----@field AllocationId string
----@field InstanceId string
+---@field AllocationId string This parameter is required.
+---@field InstanceId string This parameter is required.
 ---@field InstanceType? string
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
@@ -6572,36 +6572,36 @@
 ---@class ecs.UnassociateHaVipParams
 ---@field ClientToken? string
 ---@field Force? string
----@field HaVipId string
----@field InstanceId string
+---@field HaVipId string This parameter is required.
+---@field InstanceId string This parameter is required.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string This parameter is required.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
 
 --- Parameters of UnlockSnapshot.
 ---@class ecs.UnlockSnapshotParams
----@field ClientToken? string
----@field DryRun? boolean
+---@field ClientToken? string The client token that is used to ensure the idempotence of the request.
+---@field DryRun? boolean Specifies whether to perform only a dry run.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
+---@field RegionId? string The region ID.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field SnapshotId string
+---@field SnapshotId string The snapshot ID.
 
 --- Parameters of UntagResources.
 ---@class ecs.UntagResourcesParams
----@field All? boolean
+---@field All? boolean Specifies whether to unbind all tags from the resources.
 ---@field OwnerAccount? string
 ---@field OwnerId? integer
----@field RegionId string
----@field ResourceId string[]
+---@field RegionId? string The region ID of the resources.
+---@field ResourceId string[] The list of resource IDs.
 ---@field ResourceOwnerAccount? string
 ---@field ResourceOwnerId? integer
----@field ResourceType string
----@field TagKey? string[]
+---@field ResourceType string The type of the resource.
+---@field TagKey? string[] The list of tag keys of the resources.
 
 ---@class ecs.Client
 ---@field AcceptInquiredSystemEvent fun(self: ecs.Client, params: ecs.AcceptInquiredSystemEventParams): table?, table?
@@ -6609,7 +6609,7 @@
 ---@field AddBandwidthPackageIps fun(self: ecs.Client, params: ecs.AddBandwidthPackageIpsParams): table?, table?
 ---@field AddTags fun(self: ecs.Client, params: ecs.AddTagsParams): table?, table?
 ---@field AllocateDedicatedHosts fun(self: ecs.Client, params: ecs.AllocateDedicatedHostsParams): table?, table?
----@field AllocateEipAddress fun(self: ecs.Client, params: ecs.AllocateEipAddressParams): table?, table?
+---@field AllocateEipAddress fun(self: ecs.Client, params: ecs.AllocateEipAddressParams?): table?, table?
 ---@field AllocatePublicIpAddress fun(self: ecs.Client, params: ecs.AllocatePublicIpAddressParams): table?, table?
 ---@field ApplyAutoSnapshotPolicy fun(self: ecs.Client, params: ecs.ApplyAutoSnapshotPolicyParams): table?, table?
 ---@field AssignIpv6Addresses fun(self: ecs.Client, params: ecs.AssignIpv6AddressesParams): table?, table?
@@ -6634,27 +6634,27 @@
 ---@field ConvertNatPublicIpToEip fun(self: ecs.Client, params: ecs.ConvertNatPublicIpToEipParams): table?, table?
 ---@field CopyImage fun(self: ecs.Client, params: ecs.CopyImageParams): table?, table?
 ---@field CopySnapshot fun(self: ecs.Client, params: ecs.CopySnapshotParams): table?, table?
----@field CreateActivation fun(self: ecs.Client, params: ecs.CreateActivationParams): table?, table?
+---@field CreateActivation fun(self: ecs.Client, params: ecs.CreateActivationParams?): table?, table?
 ---@field CreateAutoProvisioningGroup fun(self: ecs.Client, params: ecs.CreateAutoProvisioningGroupParams): table?, table?
 ---@field CreateAutoSnapshotPolicy fun(self: ecs.Client, params: ecs.CreateAutoSnapshotPolicyParams): table?, table?
 ---@field CreateCapacityReservation fun(self: ecs.Client, params: ecs.CreateCapacityReservationParams): table?, table?
 ---@field CreateCommand fun(self: ecs.Client, params: ecs.CreateCommandParams): table?, table?
 ---@field CreateDedicatedHostCluster fun(self: ecs.Client, params: ecs.CreateDedicatedHostClusterParams): table?, table?
----@field CreateDeploymentSet fun(self: ecs.Client, params: ecs.CreateDeploymentSetParams): table?, table?
+---@field CreateDeploymentSet fun(self: ecs.Client, params: ecs.CreateDeploymentSetParams?): table?, table?
 ---@field CreateDiagnosticMetricSet fun(self: ecs.Client, params: ecs.CreateDiagnosticMetricSetParams): table?, table?
 ---@field CreateDiagnosticReport fun(self: ecs.Client, params: ecs.CreateDiagnosticReportParams): table?, table?
----@field CreateDisk fun(self: ecs.Client, params: ecs.CreateDiskParams): table?, table?
+---@field CreateDisk fun(self: ecs.Client, params: ecs.CreateDiskParams?): table?, table?
 ---@field CreateElasticityAssurance fun(self: ecs.Client, params: ecs.CreateElasticityAssuranceParams): table?, table?
 ---@field CreateForwardEntry fun(self: ecs.Client, params: ecs.CreateForwardEntryParams): table?, table?
 ---@field CreateHaVip fun(self: ecs.Client, params: ecs.CreateHaVipParams): table?, table?
 ---@field CreateHpcCluster fun(self: ecs.Client, params: ecs.CreateHpcClusterParams): table?, table?
----@field CreateImage fun(self: ecs.Client, params: ecs.CreateImageParams): table?, table?
----@field CreateImageComponent fun(self: ecs.Client, params: ecs.CreateImageComponentParams): table?, table?
+---@field CreateImage fun(self: ecs.Client, params: ecs.CreateImageParams?): table?, table?
+---@field CreateImageComponent fun(self: ecs.Client, params: ecs.CreateImageComponentParams?): table?, table?
 ---@field CreateImagePipeline fun(self: ecs.Client, params: ecs.CreateImagePipelineParams): table?, table?
 ---@field CreateInstance fun(self: ecs.Client, params: ecs.CreateInstanceParams): table?, table?
 ---@field CreateKeyPair fun(self: ecs.Client, params: ecs.CreateKeyPairParams): table?, table?
 ---@field CreateLaunchTemplate fun(self: ecs.Client, params: ecs.CreateLaunchTemplateParams): table?, table?
----@field CreateLaunchTemplateVersion fun(self: ecs.Client, params: ecs.CreateLaunchTemplateVersionParams): table?, table?
+---@field CreateLaunchTemplateVersion fun(self: ecs.Client, params: ecs.CreateLaunchTemplateVersionParams?): table?, table?
 ---@field CreateNatGateway fun(self: ecs.Client, params: ecs.CreateNatGatewayParams): table?, table?
 ---@field CreateNetworkInterface fun(self: ecs.Client, params: ecs.CreateNetworkInterfaceParams): table?, table?
 ---@field CreateNetworkInterfacePermission fun(self: ecs.Client, params: ecs.CreateNetworkInterfacePermissionParams): table?, table?
@@ -6665,14 +6665,14 @@
 ---@field CreateRouteEntry fun(self: ecs.Client, params: ecs.CreateRouteEntryParams): table?, table?
 ---@field CreateRouterInterface fun(self: ecs.Client, params: ecs.CreateRouterInterfaceParams): table?, table?
 ---@field CreateSavingsPlan fun(self: ecs.Client, params: ecs.CreateSavingsPlanParams?): table?, table?
----@field CreateSecurityGroup fun(self: ecs.Client, params: ecs.CreateSecurityGroupParams): table?, table?
+---@field CreateSecurityGroup fun(self: ecs.Client, params: ecs.CreateSecurityGroupParams?): table?, table?
 ---@field CreateSimulatedSystemEvents fun(self: ecs.Client, params: ecs.CreateSimulatedSystemEventsParams): table?, table?
 ---@field CreateSnapshot fun(self: ecs.Client, params: ecs.CreateSnapshotParams): table?, table?
----@field CreateSnapshotGroup fun(self: ecs.Client, params: ecs.CreateSnapshotGroupParams): table?, table?
+---@field CreateSnapshotGroup fun(self: ecs.Client, params: ecs.CreateSnapshotGroupParams?): table?, table?
 ---@field CreateStorageSet fun(self: ecs.Client, params: ecs.CreateStorageSetParams): table?, table?
 ---@field CreateVSwitch fun(self: ecs.Client, params: ecs.CreateVSwitchParams): table?, table?
 ---@field CreateVirtualBorderRouter fun(self: ecs.Client, params: ecs.CreateVirtualBorderRouterParams): table?, table?
----@field CreateVpc fun(self: ecs.Client, params: ecs.CreateVpcParams): table?, table?
+---@field CreateVpc fun(self: ecs.Client, params: ecs.CreateVpcParams?): table?, table?
 ---@field CreateVsc fun(self: ecs.Client, params: ecs.CreateVscParams): table?, table?
 ---@field DeactivateRouterInterface fun(self: ecs.Client, params: ecs.DeactivateRouterInterfaceParams): table?, table?
 ---@field DeleteActivation fun(self: ecs.Client, params: ecs.DeleteActivationParams): table?, table?
@@ -6694,7 +6694,7 @@
 ---@field DeleteInstance fun(self: ecs.Client, params: ecs.DeleteInstanceParams): table?, table?
 ---@field DeleteInstances fun(self: ecs.Client, params: ecs.DeleteInstancesParams): table?, table?
 ---@field DeleteKeyPairs fun(self: ecs.Client, params: ecs.DeleteKeyPairsParams): table?, table?
----@field DeleteLaunchTemplate fun(self: ecs.Client, params: ecs.DeleteLaunchTemplateParams): table?, table?
+---@field DeleteLaunchTemplate fun(self: ecs.Client, params: ecs.DeleteLaunchTemplateParams?): table?, table?
 ---@field DeleteLaunchTemplateVersion fun(self: ecs.Client, params: ecs.DeleteLaunchTemplateVersionParams): table?, table?
 ---@field DeleteNatGateway fun(self: ecs.Client, params: ecs.DeleteNatGatewayParams): table?, table?
 ---@field DeleteNetworkInterface fun(self: ecs.Client, params: ecs.DeleteNetworkInterfaceParams): table?, table?
@@ -6714,140 +6714,140 @@
 ---@field DeleteVpc fun(self: ecs.Client, params: ecs.DeleteVpcParams): table?, table?
 ---@field DeleteVsc fun(self: ecs.Client, params: ecs.DeleteVscParams): table?, table?
 ---@field DeregisterManagedInstance fun(self: ecs.Client, params: ecs.DeregisterManagedInstanceParams): table?, table?
----@field DescribeAccessPoints fun(self: ecs.Client, params: ecs.DescribeAccessPointsParams): table?, table?
----@field DescribeAccountAttributes fun(self: ecs.Client, params: ecs.DescribeAccountAttributesParams): table?, table?
----@field DescribeActivations fun(self: ecs.Client, params: ecs.DescribeActivationsParams): table?, table?
+---@field DescribeAccessPoints fun(self: ecs.Client, params: ecs.DescribeAccessPointsParams?): table?, table?
+---@field DescribeAccountAttributes fun(self: ecs.Client, params: ecs.DescribeAccountAttributesParams?): table?, table?
+---@field DescribeActivations fun(self: ecs.Client, params: ecs.DescribeActivationsParams?): table?, table?
 ---@field DescribeAutoProvisioningGroupHistory fun(self: ecs.Client, params: ecs.DescribeAutoProvisioningGroupHistoryParams): table?, table?
 ---@field DescribeAutoProvisioningGroupInstances fun(self: ecs.Client, params: ecs.DescribeAutoProvisioningGroupInstancesParams): table?, table?
----@field DescribeAutoProvisioningGroups fun(self: ecs.Client, params: ecs.DescribeAutoProvisioningGroupsParams): table?, table?
----@field DescribeAutoSnapshotPolicyAssociations fun(self: ecs.Client, params: ecs.DescribeAutoSnapshotPolicyAssociationsParams): table?, table?
----@field DescribeAutoSnapshotPolicyEx fun(self: ecs.Client, params: ecs.DescribeAutoSnapshotPolicyExParams): table?, table?
+---@field DescribeAutoProvisioningGroups fun(self: ecs.Client, params: ecs.DescribeAutoProvisioningGroupsParams?): table?, table?
+---@field DescribeAutoSnapshotPolicyAssociations fun(self: ecs.Client, params: ecs.DescribeAutoSnapshotPolicyAssociationsParams?): table?, table?
+---@field DescribeAutoSnapshotPolicyEx fun(self: ecs.Client, params: ecs.DescribeAutoSnapshotPolicyExParams?): table?, table?
 ---@field DescribeAvailableResource fun(self: ecs.Client, params: ecs.DescribeAvailableResourceParams): table?, table?
 ---@field DescribeBandwidthLimitation fun(self: ecs.Client, params: ecs.DescribeBandwidthLimitationParams): table?, table?
----@field DescribeBandwidthPackages fun(self: ecs.Client, params: ecs.DescribeBandwidthPackagesParams): table?, table?
----@field DescribeCapacityReservationInstances fun(self: ecs.Client, params: ecs.DescribeCapacityReservationInstancesParams): table?, table?
----@field DescribeCapacityReservations fun(self: ecs.Client, params: ecs.DescribeCapacityReservationsParams): table?, table?
----@field DescribeClassicLinkInstances fun(self: ecs.Client, params: ecs.DescribeClassicLinkInstancesParams): table?, table?
+---@field DescribeBandwidthPackages fun(self: ecs.Client, params: ecs.DescribeBandwidthPackagesParams?): table?, table?
+---@field DescribeCapacityReservationInstances fun(self: ecs.Client, params: ecs.DescribeCapacityReservationInstancesParams?): table?, table?
+---@field DescribeCapacityReservations fun(self: ecs.Client, params: ecs.DescribeCapacityReservationsParams?): table?, table?
+---@field DescribeClassicLinkInstances fun(self: ecs.Client, params: ecs.DescribeClassicLinkInstancesParams?): table?, table?
 ---@field DescribeCloudAssistantSettings fun(self: ecs.Client, params: ecs.DescribeCloudAssistantSettingsParams): table?, table?
----@field DescribeCloudAssistantStatus fun(self: ecs.Client, params: ecs.DescribeCloudAssistantStatusParams): table?, table?
----@field DescribeClusters fun(self: ecs.Client, params: ecs.DescribeClustersParams): table?, table?
----@field DescribeCommands fun(self: ecs.Client, params: ecs.DescribeCommandsParams): table?, table?
+---@field DescribeCloudAssistantStatus fun(self: ecs.Client, params: ecs.DescribeCloudAssistantStatusParams?): table?, table?
+---@field DescribeClusters fun(self: ecs.Client, params: ecs.DescribeClustersParams?): table?, table?
+---@field DescribeCommands fun(self: ecs.Client, params: ecs.DescribeCommandsParams?): table?, table?
 ---@field DescribeDedicatedHostAutoRenew fun(self: ecs.Client, params: ecs.DescribeDedicatedHostAutoRenewParams): table?, table?
----@field DescribeDedicatedHostClusters fun(self: ecs.Client, params: ecs.DescribeDedicatedHostClustersParams): table?, table?
----@field DescribeDedicatedHostTypes fun(self: ecs.Client, params: ecs.DescribeDedicatedHostTypesParams): table?, table?
----@field DescribeDedicatedHosts fun(self: ecs.Client, params: ecs.DescribeDedicatedHostsParams): table?, table?
----@field DescribeDeploymentSetSupportedInstanceTypeFamily fun(self: ecs.Client, params: ecs.DescribeDeploymentSetSupportedInstanceTypeFamilyParams): table?, table?
----@field DescribeDeploymentSets fun(self: ecs.Client, params: ecs.DescribeDeploymentSetsParams): table?, table?
----@field DescribeDiagnosticMetricSets fun(self: ecs.Client, params: ecs.DescribeDiagnosticMetricSetsParams): table?, table?
----@field DescribeDiagnosticMetrics fun(self: ecs.Client, params: ecs.DescribeDiagnosticMetricsParams): table?, table?
+---@field DescribeDedicatedHostClusters fun(self: ecs.Client, params: ecs.DescribeDedicatedHostClustersParams?): table?, table?
+---@field DescribeDedicatedHostTypes fun(self: ecs.Client, params: ecs.DescribeDedicatedHostTypesParams?): table?, table?
+---@field DescribeDedicatedHosts fun(self: ecs.Client, params: ecs.DescribeDedicatedHostsParams?): table?, table?
+---@field DescribeDeploymentSetSupportedInstanceTypeFamily fun(self: ecs.Client, params: ecs.DescribeDeploymentSetSupportedInstanceTypeFamilyParams?): table?, table?
+---@field DescribeDeploymentSets fun(self: ecs.Client, params: ecs.DescribeDeploymentSetsParams?): table?, table?
+---@field DescribeDiagnosticMetricSets fun(self: ecs.Client, params: ecs.DescribeDiagnosticMetricSetsParams?): table?, table?
+---@field DescribeDiagnosticMetrics fun(self: ecs.Client, params: ecs.DescribeDiagnosticMetricsParams?): table?, table?
 ---@field DescribeDiagnosticReportAttributes fun(self: ecs.Client, params: ecs.DescribeDiagnosticReportAttributesParams): table?, table?
----@field DescribeDiagnosticReports fun(self: ecs.Client, params: ecs.DescribeDiagnosticReportsParams): table?, table?
----@field DescribeDiskDefaultKMSKeyId fun(self: ecs.Client, params: ecs.DescribeDiskDefaultKMSKeyIdParams): table?, table?
----@field DescribeDiskEncryptionByDefaultStatus fun(self: ecs.Client, params: ecs.DescribeDiskEncryptionByDefaultStatusParams): table?, table?
+---@field DescribeDiagnosticReports fun(self: ecs.Client, params: ecs.DescribeDiagnosticReportsParams?): table?, table?
+---@field DescribeDiskDefaultKMSKeyId fun(self: ecs.Client, params: ecs.DescribeDiskDefaultKMSKeyIdParams?): table?, table?
+---@field DescribeDiskEncryptionByDefaultStatus fun(self: ecs.Client, params: ecs.DescribeDiskEncryptionByDefaultStatusParams?): table?, table?
 ---@field DescribeDiskMonitorData fun(self: ecs.Client, params: ecs.DescribeDiskMonitorDataParams): table?, table?
----@field DescribeDisks fun(self: ecs.Client, params: ecs.DescribeDisksParams): table?, table?
----@field DescribeDisksFullStatus fun(self: ecs.Client, params: ecs.DescribeDisksFullStatusParams): table?, table?
----@field DescribeEipAddresses fun(self: ecs.Client, params: ecs.DescribeEipAddressesParams): table?, table?
+---@field DescribeDisks fun(self: ecs.Client, params: ecs.DescribeDisksParams?): table?, table?
+---@field DescribeDisksFullStatus fun(self: ecs.Client, params: ecs.DescribeDisksFullStatusParams?): table?, table?
+---@field DescribeEipAddresses fun(self: ecs.Client, params: ecs.DescribeEipAddressesParams?): table?, table?
 ---@field DescribeEipMonitorData fun(self: ecs.Client, params: ecs.DescribeEipMonitorDataParams): table?, table?
----@field DescribeElasticityAssuranceAutoRenewAttribute fun(self: ecs.Client, params: ecs.DescribeElasticityAssuranceAutoRenewAttributeParams): table?, table?
----@field DescribeElasticityAssuranceInstances fun(self: ecs.Client, params: ecs.DescribeElasticityAssuranceInstancesParams): table?, table?
----@field DescribeElasticityAssurances fun(self: ecs.Client, params: ecs.DescribeElasticityAssurancesParams): table?, table?
+---@field DescribeElasticityAssuranceAutoRenewAttribute fun(self: ecs.Client, params: ecs.DescribeElasticityAssuranceAutoRenewAttributeParams?): table?, table?
+---@field DescribeElasticityAssuranceInstances fun(self: ecs.Client, params: ecs.DescribeElasticityAssuranceInstancesParams?): table?, table?
+---@field DescribeElasticityAssurances fun(self: ecs.Client, params: ecs.DescribeElasticityAssurancesParams?): table?, table?
 ---@field DescribeEniMonitorData fun(self: ecs.Client, params: ecs.DescribeEniMonitorDataParams): table?, table?
 ---@field DescribeForwardTableEntries fun(self: ecs.Client, params: ecs.DescribeForwardTableEntriesParams): table?, table?
 ---@field DescribeHaVips fun(self: ecs.Client, params: ecs.DescribeHaVipsParams): table?, table?
----@field DescribeHpcClusters fun(self: ecs.Client, params: ecs.DescribeHpcClustersParams): table?, table?
----@field DescribeImageComponents fun(self: ecs.Client, params: ecs.DescribeImageComponentsParams): table?, table?
+---@field DescribeHpcClusters fun(self: ecs.Client, params: ecs.DescribeHpcClustersParams?): table?, table?
+---@field DescribeImageComponents fun(self: ecs.Client, params: ecs.DescribeImageComponentsParams?): table?, table?
 ---@field DescribeImageFromFamily fun(self: ecs.Client, params: ecs.DescribeImageFromFamilyParams): table?, table?
----@field DescribeImagePipelineExecutions fun(self: ecs.Client, params: ecs.DescribeImagePipelineExecutionsParams): table?, table?
----@field DescribeImagePipelines fun(self: ecs.Client, params: ecs.DescribeImagePipelinesParams): table?, table?
+---@field DescribeImagePipelineExecutions fun(self: ecs.Client, params: ecs.DescribeImagePipelineExecutionsParams?): table?, table?
+---@field DescribeImagePipelines fun(self: ecs.Client, params: ecs.DescribeImagePipelinesParams?): table?, table?
 ---@field DescribeImageSharePermission fun(self: ecs.Client, params: ecs.DescribeImageSharePermissionParams): table?, table?
----@field DescribeImageSupportInstanceTypes fun(self: ecs.Client, params: ecs.DescribeImageSupportInstanceTypesParams): table?, table?
----@field DescribeImages fun(self: ecs.Client, params: ecs.DescribeImagesParams): table?, table?
+---@field DescribeImageSupportInstanceTypes fun(self: ecs.Client, params: ecs.DescribeImageSupportInstanceTypesParams?): table?, table?
+---@field DescribeImages fun(self: ecs.Client, params: ecs.DescribeImagesParams?): table?, table?
 ---@field DescribeInstanceAttachmentAttributes fun(self: ecs.Client, params: ecs.DescribeInstanceAttachmentAttributesParams): table?, table?
 ---@field DescribeInstanceAttribute fun(self: ecs.Client, params: ecs.DescribeInstanceAttributeParams): table?, table?
----@field DescribeInstanceAutoRenewAttribute fun(self: ecs.Client, params: ecs.DescribeInstanceAutoRenewAttributeParams): table?, table?
----@field DescribeInstanceHistoryEvents fun(self: ecs.Client, params: ecs.DescribeInstanceHistoryEventsParams): table?, table?
----@field DescribeInstanceMaintenanceAttributes fun(self: ecs.Client, params: ecs.DescribeInstanceMaintenanceAttributesParams): table?, table?
+---@field DescribeInstanceAutoRenewAttribute fun(self: ecs.Client, params: ecs.DescribeInstanceAutoRenewAttributeParams?): table?, table?
+---@field DescribeInstanceHistoryEvents fun(self: ecs.Client, params: ecs.DescribeInstanceHistoryEventsParams?): table?, table?
+---@field DescribeInstanceMaintenanceAttributes fun(self: ecs.Client, params: ecs.DescribeInstanceMaintenanceAttributesParams?): table?, table?
 ---@field DescribeInstanceModificationPrice fun(self: ecs.Client, params: ecs.DescribeInstanceModificationPriceParams): table?, table?
 ---@field DescribeInstanceMonitorData fun(self: ecs.Client, params: ecs.DescribeInstanceMonitorDataParams): table?, table?
----@field DescribeInstanceRamRole fun(self: ecs.Client, params: ecs.DescribeInstanceRamRoleParams): table?, table?
----@field DescribeInstanceStatus fun(self: ecs.Client, params: ecs.DescribeInstanceStatusParams): table?, table?
----@field DescribeInstanceTopology fun(self: ecs.Client, params: ecs.DescribeInstanceTopologyParams): table?, table?
----@field DescribeInstanceTypeFamilies fun(self: ecs.Client, params: ecs.DescribeInstanceTypeFamiliesParams): table?, table?
+---@field DescribeInstanceRamRole fun(self: ecs.Client, params: ecs.DescribeInstanceRamRoleParams?): table?, table?
+---@field DescribeInstanceStatus fun(self: ecs.Client, params: ecs.DescribeInstanceStatusParams?): table?, table?
+---@field DescribeInstanceTopology fun(self: ecs.Client, params: ecs.DescribeInstanceTopologyParams?): table?, table?
+---@field DescribeInstanceTypeFamilies fun(self: ecs.Client, params: ecs.DescribeInstanceTypeFamiliesParams?): table?, table?
 ---@field DescribeInstanceTypes fun(self: ecs.Client, params: ecs.DescribeInstanceTypesParams?): table?, table?
 ---@field DescribeInstanceVncUrl fun(self: ecs.Client, params: ecs.DescribeInstanceVncUrlParams): table?, table?
----@field DescribeInstances fun(self: ecs.Client, params: ecs.DescribeInstancesParams): table?, table?
----@field DescribeInstancesFullStatus fun(self: ecs.Client, params: ecs.DescribeInstancesFullStatusParams): table?, table?
----@field DescribeInvocationResults fun(self: ecs.Client, params: ecs.DescribeInvocationResultsParams): table?, table?
----@field DescribeInvocations fun(self: ecs.Client, params: ecs.DescribeInvocationsParams): table?, table?
----@field DescribeKeyPairs fun(self: ecs.Client, params: ecs.DescribeKeyPairsParams): table?, table?
----@field DescribeLaunchTemplateVersions fun(self: ecs.Client, params: ecs.DescribeLaunchTemplateVersionsParams): table?, table?
----@field DescribeLaunchTemplates fun(self: ecs.Client, params: ecs.DescribeLaunchTemplatesParams): table?, table?
+---@field DescribeInstances fun(self: ecs.Client, params: ecs.DescribeInstancesParams?): table?, table?
+---@field DescribeInstancesFullStatus fun(self: ecs.Client, params: ecs.DescribeInstancesFullStatusParams?): table?, table?
+---@field DescribeInvocationResults fun(self: ecs.Client, params: ecs.DescribeInvocationResultsParams?): table?, table?
+---@field DescribeInvocations fun(self: ecs.Client, params: ecs.DescribeInvocationsParams?): table?, table?
+---@field DescribeKeyPairs fun(self: ecs.Client, params: ecs.DescribeKeyPairsParams?): table?, table?
+---@field DescribeLaunchTemplateVersions fun(self: ecs.Client, params: ecs.DescribeLaunchTemplateVersionsParams?): table?, table?
+---@field DescribeLaunchTemplates fun(self: ecs.Client, params: ecs.DescribeLaunchTemplatesParams?): table?, table?
 ---@field DescribeLimitation fun(self: ecs.Client, params: ecs.DescribeLimitationParams): table?, table?
----@field DescribeLockedSnapshots fun(self: ecs.Client, params: ecs.DescribeLockedSnapshotsParams): table?, table?
----@field DescribeManagedInstances fun(self: ecs.Client, params: ecs.DescribeManagedInstancesParams): table?, table?
----@field DescribeNatGateways fun(self: ecs.Client, params: ecs.DescribeNatGatewaysParams): table?, table?
+---@field DescribeLockedSnapshots fun(self: ecs.Client, params: ecs.DescribeLockedSnapshotsParams?): table?, table?
+---@field DescribeManagedInstances fun(self: ecs.Client, params: ecs.DescribeManagedInstancesParams?): table?, table?
+---@field DescribeNatGateways fun(self: ecs.Client, params: ecs.DescribeNatGatewaysParams?): table?, table?
 ---@field DescribeNetworkInterfaceAttribute fun(self: ecs.Client, params: ecs.DescribeNetworkInterfaceAttributeParams): table?, table?
----@field DescribeNetworkInterfacePermissions fun(self: ecs.Client, params: ecs.DescribeNetworkInterfacePermissionsParams): table?, table?
----@field DescribeNetworkInterfaces fun(self: ecs.Client, params: ecs.DescribeNetworkInterfacesParams): table?, table?
+---@field DescribeNetworkInterfacePermissions fun(self: ecs.Client, params: ecs.DescribeNetworkInterfacePermissionsParams?): table?, table?
+---@field DescribeNetworkInterfaces fun(self: ecs.Client, params: ecs.DescribeNetworkInterfacesParams?): table?, table?
 ---@field DescribeNewProjectEipMonitorData fun(self: ecs.Client, params: ecs.DescribeNewProjectEipMonitorDataParams): table?, table?
----@field DescribePhysicalConnections fun(self: ecs.Client, params: ecs.DescribePhysicalConnectionsParams): table?, table?
----@field DescribePlanMaintenanceWindows fun(self: ecs.Client, params: ecs.DescribePlanMaintenanceWindowsParams): table?, table?
+---@field DescribePhysicalConnections fun(self: ecs.Client, params: ecs.DescribePhysicalConnectionsParams?): table?, table?
+---@field DescribePlanMaintenanceWindows fun(self: ecs.Client, params: ecs.DescribePlanMaintenanceWindowsParams?): table?, table?
 ---@field DescribePortRangeListAssociations fun(self: ecs.Client, params: ecs.DescribePortRangeListAssociationsParams): table?, table?
 ---@field DescribePortRangeListEntries fun(self: ecs.Client, params: ecs.DescribePortRangeListEntriesParams): table?, table?
----@field DescribePortRangeLists fun(self: ecs.Client, params: ecs.DescribePortRangeListsParams): table?, table?
+---@field DescribePortRangeLists fun(self: ecs.Client, params: ecs.DescribePortRangeListsParams?): table?, table?
 ---@field DescribePrefixListAssociations fun(self: ecs.Client, params: ecs.DescribePrefixListAssociationsParams): table?, table?
 ---@field DescribePrefixListAttributes fun(self: ecs.Client, params: ecs.DescribePrefixListAttributesParams): table?, table?
----@field DescribePrefixLists fun(self: ecs.Client, params: ecs.DescribePrefixListsParams): table?, table?
----@field DescribePrice fun(self: ecs.Client, params: ecs.DescribePriceParams): table?, table?
+---@field DescribePrefixLists fun(self: ecs.Client, params: ecs.DescribePrefixListsParams?): table?, table?
+---@field DescribePrice fun(self: ecs.Client, params: ecs.DescribePriceParams?): table?, table?
 ---@field DescribeRecommendInstanceType fun(self: ecs.Client, params: ecs.DescribeRecommendInstanceTypeParams): table?, table?
 ---@field DescribeRegions fun(self: ecs.Client, params: ecs.DescribeRegionsParams?): table?, table?
 ---@field DescribeRenewalPrice fun(self: ecs.Client, params: ecs.DescribeRenewalPriceParams): table?, table?
----@field DescribeReservedInstanceAutoRenewAttribute fun(self: ecs.Client, params: ecs.DescribeReservedInstanceAutoRenewAttributeParams): table?, table?
----@field DescribeReservedInstances fun(self: ecs.Client, params: ecs.DescribeReservedInstancesParams): table?, table?
----@field DescribeResourceByTags fun(self: ecs.Client, params: ecs.DescribeResourceByTagsParams): table?, table?
+---@field DescribeReservedInstanceAutoRenewAttribute fun(self: ecs.Client, params: ecs.DescribeReservedInstanceAutoRenewAttributeParams?): table?, table?
+---@field DescribeReservedInstances fun(self: ecs.Client, params: ecs.DescribeReservedInstancesParams?): table?, table?
+---@field DescribeResourceByTags fun(self: ecs.Client, params: ecs.DescribeResourceByTagsParams?): table?, table?
 ---@field DescribeResourcesModification fun(self: ecs.Client, params: ecs.DescribeResourcesModificationParams): table?, table?
 ---@field DescribeRouteTables fun(self: ecs.Client, params: ecs.DescribeRouteTablesParams?): table?, table?
----@field DescribeRouterInterfaces fun(self: ecs.Client, params: ecs.DescribeRouterInterfacesParams): table?, table?
+---@field DescribeRouterInterfaces fun(self: ecs.Client, params: ecs.DescribeRouterInterfacesParams?): table?, table?
 ---@field DescribeSavingsPlanEstimation fun(self: ecs.Client, params: ecs.DescribeSavingsPlanEstimationParams?): table?, table?
 ---@field DescribeSavingsPlanPrice fun(self: ecs.Client, params: ecs.DescribeSavingsPlanPriceParams?): table?, table?
 ---@field DescribeSecurityGroupAttribute fun(self: ecs.Client, params: ecs.DescribeSecurityGroupAttributeParams): table?, table?
 ---@field DescribeSecurityGroupReferences fun(self: ecs.Client, params: ecs.DescribeSecurityGroupReferencesParams): table?, table?
----@field DescribeSecurityGroups fun(self: ecs.Client, params: ecs.DescribeSecurityGroupsParams): table?, table?
----@field DescribeSendFileResults fun(self: ecs.Client, params: ecs.DescribeSendFileResultsParams): table?, table?
----@field DescribeSnapshotGroups fun(self: ecs.Client, params: ecs.DescribeSnapshotGroupsParams): table?, table?
----@field DescribeSnapshotLinks fun(self: ecs.Client, params: ecs.DescribeSnapshotLinksParams): table?, table?
+---@field DescribeSecurityGroups fun(self: ecs.Client, params: ecs.DescribeSecurityGroupsParams?): table?, table?
+---@field DescribeSendFileResults fun(self: ecs.Client, params: ecs.DescribeSendFileResultsParams?): table?, table?
+---@field DescribeSnapshotGroups fun(self: ecs.Client, params: ecs.DescribeSnapshotGroupsParams?): table?, table?
+---@field DescribeSnapshotLinks fun(self: ecs.Client, params: ecs.DescribeSnapshotLinksParams?): table?, table?
 ---@field DescribeSnapshotMonitorData fun(self: ecs.Client, params: ecs.DescribeSnapshotMonitorDataParams): table?, table?
----@field DescribeSnapshotPackage fun(self: ecs.Client, params: ecs.DescribeSnapshotPackageParams): table?, table?
----@field DescribeSnapshots fun(self: ecs.Client, params: ecs.DescribeSnapshotsParams): table?, table?
----@field DescribeSnapshotsUsage fun(self: ecs.Client, params: ecs.DescribeSnapshotsUsageParams): table?, table?
----@field DescribeSpotAdvice fun(self: ecs.Client, params: ecs.DescribeSpotAdviceParams): table?, table?
+---@field DescribeSnapshotPackage fun(self: ecs.Client, params: ecs.DescribeSnapshotPackageParams?): table?, table?
+---@field DescribeSnapshots fun(self: ecs.Client, params: ecs.DescribeSnapshotsParams?): table?, table?
+---@field DescribeSnapshotsUsage fun(self: ecs.Client, params: ecs.DescribeSnapshotsUsageParams?): table?, table?
+---@field DescribeSpotAdvice fun(self: ecs.Client, params: ecs.DescribeSpotAdviceParams?): table?, table?
 ---@field DescribeSpotPriceHistory fun(self: ecs.Client, params: ecs.DescribeSpotPriceHistoryParams): table?, table?
----@field DescribeStorageCapacityUnits fun(self: ecs.Client, params: ecs.DescribeStorageCapacityUnitsParams): table?, table?
+---@field DescribeStorageCapacityUnits fun(self: ecs.Client, params: ecs.DescribeStorageCapacityUnitsParams?): table?, table?
 ---@field DescribeStorageSetDetails fun(self: ecs.Client, params: ecs.DescribeStorageSetDetailsParams): table?, table?
----@field DescribeStorageSets fun(self: ecs.Client, params: ecs.DescribeStorageSetsParams): table?, table?
----@field DescribeTags fun(self: ecs.Client, params: ecs.DescribeTagsParams): table?, table?
+---@field DescribeStorageSets fun(self: ecs.Client, params: ecs.DescribeStorageSetsParams?): table?, table?
+---@field DescribeTags fun(self: ecs.Client, params: ecs.DescribeTagsParams?): table?, table?
 ---@field DescribeTaskAttribute fun(self: ecs.Client, params: ecs.DescribeTaskAttributeParams): table?, table?
----@field DescribeTasks fun(self: ecs.Client, params: ecs.DescribeTasksParams): table?, table?
----@field DescribeTerminalSessions fun(self: ecs.Client, params: ecs.DescribeTerminalSessionsParams): table?, table?
+---@field DescribeTasks fun(self: ecs.Client, params: ecs.DescribeTasksParams?): table?, table?
+---@field DescribeTerminalSessions fun(self: ecs.Client, params: ecs.DescribeTerminalSessionsParams?): table?, table?
 ---@field DescribeUserBusinessBehavior fun(self: ecs.Client, params: ecs.DescribeUserBusinessBehaviorParams): table?, table?
 ---@field DescribeUserData fun(self: ecs.Client, params: ecs.DescribeUserDataParams): table?, table?
----@field DescribeVRouters fun(self: ecs.Client, params: ecs.DescribeVRoutersParams): table?, table?
+---@field DescribeVRouters fun(self: ecs.Client, params: ecs.DescribeVRoutersParams?): table?, table?
 ---@field DescribeVSwitches fun(self: ecs.Client, params: ecs.DescribeVSwitchesParams?): table?, table?
----@field DescribeVirtualBorderRouters fun(self: ecs.Client, params: ecs.DescribeVirtualBorderRoutersParams): table?, table?
+---@field DescribeVirtualBorderRouters fun(self: ecs.Client, params: ecs.DescribeVirtualBorderRoutersParams?): table?, table?
 ---@field DescribeVirtualBorderRoutersForPhysicalConnection fun(self: ecs.Client, params: ecs.DescribeVirtualBorderRoutersForPhysicalConnectionParams): table?, table?
----@field DescribeVpcs fun(self: ecs.Client, params: ecs.DescribeVpcsParams): table?, table?
----@field DescribeVscs fun(self: ecs.Client, params: ecs.DescribeVscsParams): table?, table?
----@field DescribeZones fun(self: ecs.Client, params: ecs.DescribeZonesParams): table?, table?
+---@field DescribeVpcs fun(self: ecs.Client, params: ecs.DescribeVpcsParams?): table?, table?
+---@field DescribeVscs fun(self: ecs.Client, params: ecs.DescribeVscsParams?): table?, table?
+---@field DescribeZones fun(self: ecs.Client, params: ecs.DescribeZonesParams?): table?, table?
 ---@field DetachClassicLinkVpc fun(self: ecs.Client, params: ecs.DetachClassicLinkVpcParams): table?, table?
 ---@field DetachDisk fun(self: ecs.Client, params: ecs.DetachDiskParams): table?, table?
 ---@field DetachInstanceRamRole fun(self: ecs.Client, params: ecs.DetachInstanceRamRoleParams): table?, table?
 ---@field DetachKeyPair fun(self: ecs.Client, params: ecs.DetachKeyPairParams): table?, table?
 ---@field DetachNetworkInterface fun(self: ecs.Client, params: ecs.DetachNetworkInterfaceParams): table?, table?
 ---@field DisableActivation fun(self: ecs.Client, params: ecs.DisableActivationParams): table?, table?
----@field DisableDiskEncryptionByDefault fun(self: ecs.Client, params: ecs.DisableDiskEncryptionByDefaultParams): table?, table?
+---@field DisableDiskEncryptionByDefault fun(self: ecs.Client, params: ecs.DisableDiskEncryptionByDefaultParams?): table?, table?
 ---@field DisableNetworkInterfaceQoS fun(self: ecs.Client, params: ecs.DisableNetworkInterfaceQoSParams): table?, table?
----@field EnableDiskEncryptionByDefault fun(self: ecs.Client, params: ecs.EnableDiskEncryptionByDefaultParams): table?, table?
+---@field EnableDiskEncryptionByDefault fun(self: ecs.Client, params: ecs.EnableDiskEncryptionByDefaultParams?): table?, table?
 ---@field EnableNetworkInterfaceQoS fun(self: ecs.Client, params: ecs.EnableNetworkInterfaceQoSParams): table?, table?
 ---@field EnablePhysicalConnection fun(self: ecs.Client, params: ecs.EnablePhysicalConnectionParams): table?, table?
 ---@field EndTerminalSession fun(self: ecs.Client, params: ecs.EndTerminalSessionParams): table?, table?
@@ -6855,20 +6855,20 @@
 ---@field ExportSnapshot fun(self: ecs.Client, params: ecs.ExportSnapshotParams): table?, table?
 ---@field GetInstanceConsoleOutput fun(self: ecs.Client, params: ecs.GetInstanceConsoleOutputParams): table?, table?
 ---@field GetInstanceScreenshot fun(self: ecs.Client, params: ecs.GetInstanceScreenshotParams): table?, table?
----@field ImportImage fun(self: ecs.Client, params: ecs.ImportImageParams): table?, table?
+---@field ImportImage fun(self: ecs.Client, params: ecs.ImportImageParams?): table?, table?
 ---@field ImportKeyPair fun(self: ecs.Client, params: ecs.ImportKeyPairParams): table?, table?
 ---@field InstallCloudAssistant fun(self: ecs.Client, params: ecs.InstallCloudAssistantParams): table?, table?
 ---@field InvokeCommand fun(self: ecs.Client, params: ecs.InvokeCommandParams): table?, table?
 ---@field JoinResourceGroup fun(self: ecs.Client, params: ecs.JoinResourceGroupParams?): table?, table?
 ---@field JoinSecurityGroup fun(self: ecs.Client, params: ecs.JoinSecurityGroupParams): table?, table?
 ---@field LeaveSecurityGroup fun(self: ecs.Client, params: ecs.LeaveSecurityGroupParams): table?, table?
----@field ListPluginStatus fun(self: ecs.Client, params: ecs.ListPluginStatusParams): table?, table?
+---@field ListPluginStatus fun(self: ecs.Client, params: ecs.ListPluginStatusParams?): table?, table?
 ---@field ListTagResources fun(self: ecs.Client, params: ecs.ListTagResourcesParams): table?, table?
 ---@field LockSnapshot fun(self: ecs.Client, params: ecs.LockSnapshotParams): table?, table?
----@field ModifyAutoProvisioningGroup fun(self: ecs.Client, params: ecs.ModifyAutoProvisioningGroupParams): table?, table?
+---@field ModifyAutoProvisioningGroup fun(self: ecs.Client, params: ecs.ModifyAutoProvisioningGroupParams?): table?, table?
 ---@field ModifyAutoSnapshotPolicyEx fun(self: ecs.Client, params: ecs.ModifyAutoSnapshotPolicyExParams): table?, table?
 ---@field ModifyBandwidthPackageSpec fun(self: ecs.Client, params: ecs.ModifyBandwidthPackageSpecParams): table?, table?
----@field ModifyCapacityReservation fun(self: ecs.Client, params: ecs.ModifyCapacityReservationParams): table?, table?
+---@field ModifyCapacityReservation fun(self: ecs.Client, params: ecs.ModifyCapacityReservationParams?): table?, table?
 ---@field ModifyCloudAssistantSettings fun(self: ecs.Client, params: ecs.ModifyCloudAssistantSettingsParams): table?, table?
 ---@field ModifyCommand fun(self: ecs.Client, params: ecs.ModifyCommandParams): table?, table?
 ---@field ModifyDedicatedHostAttribute fun(self: ecs.Client, params: ecs.ModifyDedicatedHostAttributeParams): table?, table?
@@ -6884,8 +6884,8 @@
 ---@field ModifyDiskDeployment fun(self: ecs.Client, params: ecs.ModifyDiskDeploymentParams): table?, table?
 ---@field ModifyDiskSpec fun(self: ecs.Client, params: ecs.ModifyDiskSpecParams): table?, table?
 ---@field ModifyEipAddressAttribute fun(self: ecs.Client, params: ecs.ModifyEipAddressAttributeParams): table?, table?
----@field ModifyElasticityAssurance fun(self: ecs.Client, params: ecs.ModifyElasticityAssuranceParams): table?, table?
----@field ModifyElasticityAssuranceAutoRenewAttribute fun(self: ecs.Client, params: ecs.ModifyElasticityAssuranceAutoRenewAttributeParams): table?, table?
+---@field ModifyElasticityAssurance fun(self: ecs.Client, params: ecs.ModifyElasticityAssuranceParams?): table?, table?
+---@field ModifyElasticityAssuranceAutoRenewAttribute fun(self: ecs.Client, params: ecs.ModifyElasticityAssuranceAutoRenewAttributeParams?): table?, table?
 ---@field ModifyForwardEntry fun(self: ecs.Client, params: ecs.ModifyForwardEntryParams): table?, table?
 ---@field ModifyHaVipAttribute fun(self: ecs.Client, params: ecs.ModifyHaVipAttributeParams): table?, table?
 ---@field ModifyHpcClusterAttribute fun(self: ecs.Client, params: ecs.ModifyHpcClusterAttributeParams): table?, table?
@@ -6899,7 +6899,7 @@
 ---@field ModifyInstanceChargeType fun(self: ecs.Client, params: ecs.ModifyInstanceChargeTypeParams): table?, table?
 ---@field ModifyInstanceClockOptions fun(self: ecs.Client, params: ecs.ModifyInstanceClockOptionsParams): table?, table?
 ---@field ModifyInstanceDeployment fun(self: ecs.Client, params: ecs.ModifyInstanceDeploymentParams): table?, table?
----@field ModifyInstanceMaintenanceAttributes fun(self: ecs.Client, params: ecs.ModifyInstanceMaintenanceAttributesParams): table?, table?
+---@field ModifyInstanceMaintenanceAttributes fun(self: ecs.Client, params: ecs.ModifyInstanceMaintenanceAttributesParams?): table?, table?
 ---@field ModifyInstanceMetadataOptions fun(self: ecs.Client, params: ecs.ModifyInstanceMetadataOptionsParams): table?, table?
 ---@field ModifyInstanceNetworkOptions fun(self: ecs.Client, params: ecs.ModifyInstanceNetworkOptionsParams?): table?, table?
 ---@field ModifyInstanceNetworkSpec fun(self: ecs.Client, params: ecs.ModifyInstanceNetworkSpecParams): table?, table?
@@ -6917,7 +6917,7 @@
 ---@field ModifyPrefixList fun(self: ecs.Client, params: ecs.ModifyPrefixListParams): table?, table?
 ---@field ModifyPrepayInstanceSpec fun(self: ecs.Client, params: ecs.ModifyPrepayInstanceSpecParams): table?, table?
 ---@field ModifyReservedInstanceAttribute fun(self: ecs.Client, params: ecs.ModifyReservedInstanceAttributeParams): table?, table?
----@field ModifyReservedInstanceAutoRenewAttribute fun(self: ecs.Client, params: ecs.ModifyReservedInstanceAutoRenewAttributeParams): table?, table?
+---@field ModifyReservedInstanceAutoRenewAttribute fun(self: ecs.Client, params: ecs.ModifyReservedInstanceAutoRenewAttributeParams?): table?, table?
 ---@field ModifyReservedInstances fun(self: ecs.Client, params: ecs.ModifyReservedInstancesParams): table?, table?
 ---@field ModifyRouterInterfaceAttribute fun(self: ecs.Client, params: ecs.ModifyRouterInterfaceAttributeParams): table?, table?
 ---@field ModifyRouterInterfaceSpec fun(self: ecs.Client, params: ecs.ModifyRouterInterfaceSpecParams): table?, table?
@@ -6936,7 +6936,7 @@
 ---@field ModifyVSwitchAttribute fun(self: ecs.Client, params: ecs.ModifyVSwitchAttributeParams): table?, table?
 ---@field ModifyVirtualBorderRouterAttribute fun(self: ecs.Client, params: ecs.ModifyVirtualBorderRouterAttributeParams): table?, table?
 ---@field ModifyVpcAttribute fun(self: ecs.Client, params: ecs.ModifyVpcAttributeParams): table?, table?
----@field OpenSnapshotService fun(self: ecs.Client, params: ecs.OpenSnapshotServiceParams): table?, table?
+---@field OpenSnapshotService fun(self: ecs.Client, params: ecs.OpenSnapshotServiceParams?): table?, table?
 ---@field PurchaseReservedInstancesOffering fun(self: ecs.Client, params: ecs.PurchaseReservedInstancesOfferingParams): table?, table?
 ---@field PurchaseStorageCapacityUnit fun(self: ecs.Client, params: ecs.PurchaseStorageCapacityUnitParams): table?, table?
 ---@field ReActivateInstances fun(self: ecs.Client, params: ecs.ReActivateInstancesParams): table?, table?
@@ -6946,7 +6946,7 @@
 ---@field RecoverVirtualBorderRouter fun(self: ecs.Client, params: ecs.RecoverVirtualBorderRouterParams): table?, table?
 ---@field RedeployDedicatedHost fun(self: ecs.Client, params: ecs.RedeployDedicatedHostParams): table?, table?
 ---@field RedeployInstance fun(self: ecs.Client, params: ecs.RedeployInstanceParams): table?, table?
----@field ReleaseCapacityReservation fun(self: ecs.Client, params: ecs.ReleaseCapacityReservationParams): table?, table?
+---@field ReleaseCapacityReservation fun(self: ecs.Client, params: ecs.ReleaseCapacityReservationParams?): table?, table?
 ---@field ReleaseDedicatedHost fun(self: ecs.Client, params: ecs.ReleaseDedicatedHostParams): table?, table?
 ---@field ReleaseEipAddress fun(self: ecs.Client, params: ecs.ReleaseEipAddressParams): table?, table?
 ---@field ReleasePublicIpAddress fun(self: ecs.Client, params: ecs.ReleasePublicIpAddressParams): table?, table?
@@ -6959,13 +6959,13 @@
 ---@field ReplaceSystemDisk fun(self: ecs.Client, params: ecs.ReplaceSystemDiskParams): table?, table?
 ---@field ReportInstancesStatus fun(self: ecs.Client, params: ecs.ReportInstancesStatusParams): table?, table?
 ---@field ResetDisk fun(self: ecs.Client, params: ecs.ResetDiskParams): table?, table?
----@field ResetDiskDefaultKMSKeyId fun(self: ecs.Client, params: ecs.ResetDiskDefaultKMSKeyIdParams): table?, table?
+---@field ResetDiskDefaultKMSKeyId fun(self: ecs.Client, params: ecs.ResetDiskDefaultKMSKeyIdParams?): table?, table?
 ---@field ResetDisks fun(self: ecs.Client, params: ecs.ResetDisksParams): table?, table?
 ---@field ResizeDisk fun(self: ecs.Client, params: ecs.ResizeDiskParams): table?, table?
 ---@field RevokeSecurityGroup fun(self: ecs.Client, params: ecs.RevokeSecurityGroupParams): table?, table?
 ---@field RevokeSecurityGroupEgress fun(self: ecs.Client, params: ecs.RevokeSecurityGroupEgressParams): table?, table?
 ---@field RunCommand fun(self: ecs.Client, params: ecs.RunCommandParams): table?, table?
----@field RunInstances fun(self: ecs.Client, params: ecs.RunInstancesParams): table?, table?
+---@field RunInstances fun(self: ecs.Client, params: ecs.RunInstancesParams?): table?, table?
 ---@field SendDiagnosticInterrupt fun(self: ecs.Client, params: ecs.SendDiagnosticInterruptParams): table?, table?
 ---@field SendFile fun(self: ecs.Client, params: ecs.SendFileParams): table?, table?
 ---@field StartImagePipelineExecution fun(self: ecs.Client, params: ecs.StartImagePipelineExecutionParams): table?, table?
