@@ -1,0 +1,51 @@
+# Thin wrapper: CMake builds, spec/run.sh tests. See README.md.
+PREFIX ?= /usr/local
+MAKEFLAGS += --no-print-directory
+BUILD_TYPE ?= RelWithDebInfo
+CMAKE ?= cmake
+
+.PHONY: all deps build build-luajit build-asan test test-lua54 luajit asan demo install bench api-model clean
+
+all: build
+
+deps:
+	@tools/install-deps
+
+build: deps
+	@$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@$(CMAKE) --build build -j2
+
+build-luajit: deps
+	@$(CMAKE) -S . -B build-luajit -DLUA_FLAVOR=luajit -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@$(CMAKE) --build build-luajit -j2
+
+build-asan: deps
+	@$(CMAKE) -S . -B build-asan -DECS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@$(CMAKE) --build build-asan -j2
+
+# Every spec under Lua 5.4, then the C-core specs under LuaJIT; one summary line.
+test: build build-luajit
+	@tools/run-all-tests
+
+# The C-core specs under LuaJIT 2.1 (the OpenResty build).
+luajit: build-luajit
+	@LUA=luajit BUILD=build-luajit NO_EMULATOR=1 spec/run.sh --tags core
+
+# The whole suite with the module built under AddressSanitizer + UBSan.
+asan: build-asan
+	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0 \
+	  BUILD=build-asan spec/run.sh
+
+demo: build
+	@LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;" lua5.4 examples/sign_request.lua
+
+install: build
+	@$(CMAKE) --install build --prefix $(PREFIX)
+
+api-model:
+	@cd tools && npm ci --no-audit --no-fund && node gen-api-model.js
+
+clean:
+	@rm -rf build build-luajit build-asan

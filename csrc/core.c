@@ -1,0 +1,35 @@
+/* luaopen_ecs_core: registration only; each concern lives in its own file. */
+#include "compat.h"
+#include "encode.h"
+#include "flatten.h"
+#include "sign.h"
+
+#ifndef ECS_VERSION
+#define ECS_VERSION "0.1.0"
+#endif
+
+static const luaL_Reg FUNCTIONS[] = {
+    { "percent_encode", ecs_l_percent_encode },
+    { "flatten", ecs_l_flatten },
+    { "sign", ecs_l_sign },
+    { "nonce", ecs_l_nonce },
+    { "timestamp", ecs_l_timestamp },
+    { "hmac", ecs_l_hmac },
+    { "digest", ecs_l_digest },
+    { NULL, NULL },
+};
+
+#if defined(_WIN32)
+#define ECS_EXPORT __declspec(dllexport)
+#else
+#define ECS_EXPORT __attribute__((visibility("default")))
+#endif
+
+ECS_EXPORT int luaopen_ecs_core(lua_State *L)
+{
+    lua_newtable(L);
+    ecs_setfuncs(L, FUNCTIONS);
+    lua_pushliteral(L, ECS_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

@@ -1,0 +1,476 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "encode.h"
+#include "flatten.h"
+#include "sign.h"
+
+#define V3_ALGORITHM "ACS3-HMAC-SHA256"
+
+/* Names the client sets itself; a caller passing one is a programmer error,
+ * since silently replacing either value would send a request nobody asked for. */
+static const char *const RESERVED[] = {
+    "AccessKeyId", "Action", "Signature", "SignatureMethod", "SignatureNonce",
+    "SignatureVersion", "SecurityToken", "Timestamp", NULL,
+};
+
+static const EVP_MD *md_by_name(lua_State *L, const char *name)
+{
+    if (strcmp(name, "sha1") == 0)
+        return EVP_sha1();
+    if (strcmp(name, "sha256") == 0)
+        return EVP_sha256();
+    luaL_error(L, "unsupported algorithm '%s' (sha1 or sha256)", name);
+    return NULL;
+}
+
+static void hmac_raw(lua_State *L, const EVP_MD *md, const char *key,
+                     size_t key_len, const char *msg, size_t msg_len,
+                     unsigned char *out, unsigned int *out_len)
+{
+    if (key_len > 0x7fffffff)
+        luaL_error(L, "hmac: key too long");
+    if (HMAC(md, key, (int)key_len, (const unsigned char *)msg, msg_len, out,
+             out_len) == NULL)
+        luaL_error(L, "hmac: OpenSSL HMAC failed");
+}
+
+static void digest_raw(lua_State *L, const EVP_MD *md, const char *msg,
+                       size_t msg_len, unsigned char *out, unsigned int *out_len)
+{
+    if (EVP_Digest(msg, msg_len, out, out_len, md, NULL) != 1)
+        luaL_error(L, "digest: OpenSSL EVP_Digest failed");
+}
+
+static void add_hex(luaL_Buffer *b, const unsigned char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        luaL_addchar(b, hex[p[i] >> 4]);
+        luaL_addchar(b, hex[p[i] & 15]);
+    }
+}
+
+static void push_hex(lua_State *L, const unsigned char *p, size_t n)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    add_hex(&b, p, n);
+    luaL_pushresult(&b);
+}
+
+static void push_base64(lua_State *L, const unsigned char *p, size_t n)
+{
+    /* EVP_EncodeBlock writes 4 bytes per 3 plus a NUL; n is a digest size. */
+    unsigned char out[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+    int len = EVP_EncodeBlock(out, p, (int)n);
+    if (len < 0)
+        luaL_error(L, "base64: OpenSSL EVP_EncodeBlock failed");
+    lua_pushlstring(L, (const char *)out, (size_t)len);
+}
+
+static void push_encoded(lua_State *L, const unsigned char *p, size_t n,
+                         const char *enc)
+{
+    if (strcmp(enc, "hex") == 0)
+        push_hex(L, p, n);
+    else if (strcmp(enc, "base64") == 0)
+        push_base64(L, p, n);
+    else if (strcmp(enc, "raw") == 0)
+        lua_pushlstring(L, (const char *)p, n);
+    else
+        luaL_error(L, "unsupported encoding '%s' (hex, base64 or raw)", enc);
+}
+
+int ecs_l_hmac(lua_State *L)
+{
+    size_t key_len, msg_len;
+    const EVP_MD *md = md_by_name(L, luaL_checkstring(L, 1));
+    const char *key = luaL_checklstring(L, 2, &key_len);
+    const char *msg = luaL_checklstring(L, 3, &msg_len);
+    const char *enc = luaL_optstring(L, 4, "hex");
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int out_len = 0;
+    hmac_raw(L, md, key, key_len, msg, msg_len, out, &out_len);
+    push_encoded(L, out, out_len, enc);
+    return 1;
+}
+
+int ecs_l_digest(lua_State *L)
+{
+    size_t msg_len;
+    const EVP_MD *md = md_by_name(L, luaL_checkstring(L, 1));
+    const char *msg = luaL_checklstring(L, 2, &msg_len);
+    const char *enc = luaL_optstring(L, 3, "hex");
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int out_len = 0;
+    digest_raw(L, md, msg, msg_len, out, &out_len);
+    push_encoded(L, out, out_len, enc);
+    return 1;
+}
+
+static void push_nonce(lua_State *L)
+{
+    unsigned char r[16];
+    char s[37];
+    static const char hex[] = "0123456789abcdef";
+    if (RAND_bytes(r, sizeof r) != 1)
+        luaL_error(L, "nonce: OpenSSL RAND_bytes failed");
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            s[o++] = '-';
+        s[o++] = hex[r[i] >> 4];
+        s[o++] = hex[r[i] & 15];
+    }
+    lua_pushlstring(L, s, o);
+}
+
+int ecs_l_nonce(lua_State *L)
+{
+    push_nonce(L);
+    return 1;
+}
+
+static void push_timestamp(lua_State *L, time_t t)
+{
+    struct tm tm;
+    char s[32];
+    if (gmtime_r(&t, &tm) == NULL)
+        luaL_error(L, "timestamp: time out of range");
+    size_t n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (n == 0)
+        luaL_error(L, "timestamp: cannot format time");
+    lua_pushlstring(L, s, n);
+}
+
+int ecs_l_timestamp(lua_State *L)
+{
+    time_t t = lua_isnoneornil(L, 1) ? time(NULL) : (time_t)luaL_checknumber(L, 1);
+    push_timestamp(L, t);
+    return 1;
+}
+
+/* The fields of one core.sign call, read from its argument table. */
+typedef struct {
+    const char *method, *endpoint, *host, *action, *api_version;
+    const char *key_id, *secret, *token, *timestamp, *nonce;
+    size_t secret_len;
+    int v3, post;
+} sign_spec;
+
+static const char *field_string(lua_State *L, int t, const char *name,
+                                int required, size_t *len)
+{
+    lua_getfield(L, t, name);
+    int type = lua_type(L, -1);
+    const char *s = NULL;
+    if (type == LUA_TSTRING) {
+        s = lua_tolstring(L, -1, len);
+    } else if (type != LUA_TNIL || required) {
+        luaL_error(L, "sign: field '%s' must be a string (got %s)", name,
+                   luaL_typename(L, -1));
+    }
+    /* The spec table keeps the string alive; pop the stack copy. */
+    lua_pop(L, 1);
+    return s;
+}
+
+static void read_spec(lua_State *L, int t, sign_spec *s)
+{
+    const char *version = field_string(L, t, "version", 0, NULL);
+    s->v3 = 0;
+    if (version && strcmp(version, "v3") == 0)
+        s->v3 = 1;
+    else if (version && strcmp(version, "v1") != 0)
+        luaL_error(L, "sign: version must be 'v1' or 'v3' (got '%s')", version);
+    s->method = field_string(L, t, "method", 0, NULL);
+    if (s->method == NULL)
+        s->method = "GET";
+    if (strcmp(s->method, "GET") == 0)
+        s->post = 0;
+    else if (strcmp(s->method, "POST") == 0)
+        s->post = 1;
+    else
+        luaL_error(L, "sign: method must be 'GET' or 'POST' (got '%s')", s->method);
+    s->endpoint = field_string(L, t, "endpoint", 1, NULL);
+    s->host = field_string(L, t, "host", 1, NULL);
+    s->action = field_string(L, t, "action", 1, NULL);
+    s->api_version = field_string(L, t, "api_version", 1, NULL);
+    s->key_id = field_string(L, t, "access_key_id", 1, NULL);
+    s->secret = field_string(L, t, "access_key_secret", 1, &s->secret_len);
+    s->token = field_string(L, t, "security_token", 0, NULL);
+    s->timestamp = field_string(L, t, "timestamp", 0, NULL);
+    s->nonce = field_string(L, t, "nonce", 0, NULL);
+    if (s->action[0] == '\0')
+        luaL_error(L, "sign: action must not be empty");
+}
+
+static void check_reserved(lua_State *L, const ecs_param *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].priority != 1)
+            continue;
+        for (const char *const *r = RESERVED; *r; r++)
+            if (strlen(*r) == p[i].key_len && memcmp(*r, p[i].key, p[i].key_len) == 0)
+                luaL_error(L, "%s: common parameter set by the client; do not "
+                              "pass it in params", *r);
+    }
+}
+
+/* Pushes the canonical query string: sorted, encoded k=v joined by '&'. */
+static void push_canonical(lua_State *L, const ecs_param *p, size_t n)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            luaL_addchar(&b, '&');
+        ecs_percent_encode(&b, p[i].key, p[i].key_len);
+        luaL_addchar(&b, '=');
+        ecs_percent_encode(&b, p[i].value, p[i].value_len);
+    }
+    luaL_pushresult(&b);
+}
+
+static void set_header(lua_State *L, int headers, const char *name, const char *value)
+{
+    lua_pushstring(L, value);
+    lua_setfield(L, headers, name);
+}
+
+/* Fills req and leaves the string-to-sign and the canonical query on the stack. */
+static void sign_v1(lua_State *L, const sign_spec *s, int params, int req, int headers)
+{
+    int holder = ecs_flat_begin(L);
+    if (params)
+        ecs_flat_table(L, holder, params);
+    ecs_flat_add(L, holder, "Format", "JSON", 4, 0);
+    ecs_flat_add(L, holder, "Version", s->api_version, strlen(s->api_version), 0);
+    ecs_flat_add(L, holder, "Action", s->action, strlen(s->action), 0);
+    ecs_flat_add(L, holder, "AccessKeyId", s->key_id, strlen(s->key_id), 0);
+    ecs_flat_add(L, holder, "SignatureMethod", "HMAC-SHA1", 9, 0);
+    ecs_flat_add(L, holder, "SignatureVersion", "1.0", 3, 0);
+    ecs_flat_add(L, holder, "SignatureNonce", s->nonce, strlen(s->nonce), 0);
+    ecs_flat_add(L, holder, "Timestamp", s->timestamp, strlen(s->timestamp), 0);
+    if (s->token)
+        ecs_flat_add(L, holder, "SecurityToken", s->token, strlen(s->token), 0);
+    size_t n;
+    const ecs_param *p = ecs_flat_finish(L, holder, &n);
+    check_reserved(L, p, n);
+    push_canonical(L, p, n); /* canonical query */
+    int canonical = lua_gettop(L);
+
+    size_t cq_len;
+    const char *cq = lua_tolstring(L, canonical, &cq_len);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, s->method);
+    luaL_addstring(&b, "&%2F&");
+    ecs_percent_encode(&b, cq, cq_len);
+    luaL_pushresult(&b);
+    int sts = lua_gettop(L);
+
+    size_t sts_len;
+    const char *sts_s = lua_tolstring(L, sts, &sts_len);
+    /* The v1 key is the secret followed by '&'. */
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, s->secret, s->secret_len);
+    luaL_addchar(&b, '&');
+    luaL_pushresult(&b);
+    size_t key_len;
+    const char *key = lua_tolstring(L, -1, &key_len);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    hmac_raw(L, EVP_sha1(), key, key_len, sts_s, sts_len, mac, &mac_len);
+    lua_pop(L, 1);
+    push_base64(L, mac, mac_len);
+    size_t sig_len;
+    const char *sig = lua_tolstring(L, -1, &sig_len);
+
+    /* Signed pairs, then the signature itself. */
+    luaL_buffinit(L, &b);
+    if (!s->post) {
+        luaL_addstring(&b, s->endpoint);
+        luaL_addstring(&b, "/?");
+    }
+    luaL_addlstring(&b, cq, cq_len);
+    luaL_addstring(&b, "&Signature=");
+    ecs_percent_encode(&b, sig, sig_len);
+    luaL_pushresult(&b);
+    if (s->post) {
+        lua_setfield(L, req, "body");
+        lua_pushfstring(L, "%s/", s->endpoint);
+        lua_setfield(L, req, "url");
+        set_header(L, headers, "content-type", "application/x-www-form-urlencoded");
+    } else {
+        lua_setfield(L, req, "url");
+        lua_pushliteral(L, "");
+        lua_setfield(L, req, "body");
+    }
+    lua_pop(L, 1); /* signature */
+    lua_pushvalue(L, sts);
+    lua_pushvalue(L, canonical);
+}
+
+typedef struct {
+    const char *name, *value;
+} header;
+
+static int compare_headers(const void *a, const void *b)
+{
+    return strcmp(((const header *)a)->name, ((const header *)b)->name);
+}
+
+static void sign_v3(lua_State *L, const sign_spec *s, int params, int req, int headers)
+{
+    int holder = ecs_flat_begin(L);
+    if (params)
+        ecs_flat_table(L, holder, params);
+    size_t n;
+    const ecs_param *p = ecs_flat_finish(L, holder, &n);
+    check_reserved(L, p, n);
+    push_canonical(L, p, n);
+    size_t cq_len;
+    const char *cq = lua_tolstring(L, -1, &cq_len);
+    const char *query = s->post ? "" : cq;
+    const char *body = s->post ? cq : "";
+    size_t body_len = s->post ? cq_len : 0;
+
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    digest_raw(L, EVP_sha256(), body, body_len, md, &md_len);
+    push_hex(L, md, md_len);
+    const char *payload_hash = lua_tostring(L, -1);
+
+    header h[8];
+    size_t nh = 0;
+    h[nh++] = (header){ "host", s->host };
+    h[nh++] = (header){ "x-acs-action", s->action };
+    h[nh++] = (header){ "x-acs-version", s->api_version };
+    h[nh++] = (header){ "x-acs-date", s->timestamp };
+    h[nh++] = (header){ "x-acs-signature-nonce", s->nonce };
+    h[nh++] = (header){ "x-acs-content-sha256", payload_hash };
+    if (s->token)
+        h[nh++] = (header){ "x-acs-security-token", s->token };
+    if (s->post)
+        h[nh++] = (header){ "content-type", "application/x-www-form-urlencoded" };
+    qsort(h, nh, sizeof h[0], compare_headers);
+
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < nh; i++) {
+        if (i)
+            luaL_addchar(&b, ';');
+        luaL_addstring(&b, h[i].name);
+    }
+    luaL_pushresult(&b);
+    int signed_headers = lua_gettop(L);
+
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, s->method);
+    luaL_addstring(&b, "\n/\n");
+    luaL_addstring(&b, query);
+    luaL_addchar(&b, '\n');
+    for (size_t i = 0; i < nh; i++) {
+        luaL_addstring(&b, h[i].name);
+        luaL_addchar(&b, ':');
+        luaL_addstring(&b, h[i].value);
+        luaL_addchar(&b, '\n');
+    }
+    luaL_addchar(&b, '\n');
+    lua_pushvalue(L, signed_headers);
+    luaL_addvalue(&b);
+    luaL_addchar(&b, '\n');
+    luaL_addstring(&b, payload_hash);
+    luaL_pushresult(&b);
+    int canonical_request = lua_gettop(L);
+    size_t cr_len;
+    const char *cr = lua_tolstring(L, -1, &cr_len);
+
+    digest_raw(L, EVP_sha256(), cr, cr_len, md, &md_len);
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, V3_ALGORITHM "\n");
+    add_hex(&b, md, md_len);
+    luaL_pushresult(&b);
+    int sts = lua_gettop(L);
+    size_t sts_len;
+    const char *sts_s = lua_tolstring(L, sts, &sts_len);
+
+    hmac_raw(L, EVP_sha256(), s->secret, s->secret_len, sts_s, sts_len, md, &md_len);
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, V3_ALGORITHM " Credential=");
+    luaL_addstring(&b, s->key_id);
+    luaL_addstring(&b, ",SignedHeaders=");
+    lua_pushvalue(L, signed_headers);
+    luaL_addvalue(&b);
+    luaL_addstring(&b, ",Signature=");
+    add_hex(&b, md, md_len);
+    luaL_pushresult(&b);
+    lua_setfield(L, headers, "authorization");
+
+    for (size_t i = 0; i < nh; i++)
+        set_header(L, headers, h[i].name, h[i].value);
+    /* The service answers v3 calls in JSON when asked; not signed. */
+    set_header(L, headers, "accept", "application/json");
+
+    if (query[0])
+        lua_pushfstring(L, "%s/?%s", s->endpoint, query);
+    else
+        lua_pushfstring(L, "%s/", s->endpoint);
+    lua_setfield(L, req, "url");
+    lua_pushlstring(L, body, body_len);
+    lua_setfield(L, req, "body");
+    lua_pushvalue(L, sts);
+    lua_pushvalue(L, canonical_request);
+}
+
+int ecs_l_sign(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    sign_spec s;
+    read_spec(L, 1, &s);
+    lua_settop(L, 1);
+
+    lua_getfield(L, 1, "params");
+    int params = 0;
+    if (lua_istable(L, -1))
+        params = lua_gettop(L);
+    else if (!lua_isnil(L, -1))
+        return luaL_error(L, "sign: params must be a table (got %s)", luaL_typename(L, -1));
+
+    /* Fresh nonce and time unless pinned (tests, presigned URLs). */
+    if (s.nonce == NULL) {
+        push_nonce(L);
+        s.nonce = lua_tostring(L, -1);
+    }
+    if (s.timestamp == NULL) {
+        push_timestamp(L, time(NULL));
+        s.timestamp = lua_tostring(L, -1);
+    }
+
+    lua_createtable(L, 0, 4);
+    int req = lua_gettop(L);
+    lua_pushstring(L, s.method);
+    lua_setfield(L, req, "method");
+    lua_createtable(L, 0, 10);
+    int headers = lua_gettop(L);
+    lua_pushvalue(L, headers);
+    lua_setfield(L, req, "headers");
+    if (s.v3)
+        sign_v3(L, &s, params, req, headers);
+    else
+        sign_v1(L, &s, params, req, headers);
+    /* Stack top: string-to-sign, canonical request (v3) or query (v1). */
+    lua_pushvalue(L, req);
+    lua_insert(L, -3);
+    return 3;
+}

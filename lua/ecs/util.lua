@@ -1,0 +1,47 @@
+-- Small helpers shared by modules that check user input.
+local M = {}
+
+local function distance(a, b)
+  -- Case-insensitive edit distance: "InstanceID" is one step from "InstanceId".
+  a, b = a:lower(), b:lower()
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    local ca = a:byte(i)
+    for j = 1, #b do
+      local cost = (ca == b:byte(j)) and 0 or 1
+      local best = prev[j] + 1
+      if cur[j - 1] + 1 < best then best = cur[j - 1] + 1 end
+      if prev[j - 1] + cost < best then best = prev[j - 1] + cost end
+      cur[j] = best
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+M.distance = distance
+
+--- The candidate closest to name, or nil when none is plausibly meant
+--- (more than a third of the name would have to change).
+function M.closest(name, candidates)
+  local best, best_d
+  for _, c in ipairs(candidates) do
+    local d = distance(name, c)
+    if not best_d or d < best_d or (d == best_d and c < best) then
+      best, best_d = c, d
+    end
+  end
+  if best and best_d <= math.max(2, math.floor(#name / 3)) then return best end
+  return nil
+end
+
+--- Sorted keys of a table.
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+return M
