@@ -52,7 +52,7 @@ function M.schedule(res, steps)
   for i = 1, #steps do
     local d = M.duration(steps[i][2])
     t = t + d
-    res.queue[#res.queue + 1] = { status = steps[i][1], at = t }
+    res.queue[#res.queue + 1] = { status = steps[i][1], at = t, on = steps[i][3] }
   end
   M.settle(res)
 end
