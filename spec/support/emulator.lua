@@ -135,18 +135,25 @@ function M.prepare(action, params, opts)
     access_key_secret = opts.secret or "testsecret",
     security_token = opts.token,
     signature_version = opts.v or "v1",
+    api_version = opts.api_version,
     method = opts.method or "GET",
   }
   return c:prepare(action, params or {}, opts.pin or {})
 end
 
-function M.send(req, extra)
+function M.send(req)
+  return M.http(req.method, req.url, req.headers, req.body)
+end
+
+-- with extra curl options (a string of shell words)
+function M.send_with(req, extra)
   return M.http(req.method, req.url, req.headers, req.body, extra)
 end
 
 -- prepare + send; returns the response (res.json decoded)
 function M.call(action, params, opts)
-  return M.send(M.prepare(action, params, opts), opts and opts.curl)
+  local req = M.prepare(action, params, opts)
+  return M.send_with(req, opts and opts.curl)
 end
 
 -- call that must succeed: returns the decoded body
