@@ -43,6 +43,7 @@ local function load_actions(model_file)
 end
 
 function M.init(opts)
+  conf.boot.fast_encoder = require("emu.util").use_fast_encoder()
   for k, v in pairs(opts) do conf.boot[k] = v end
   conf.keys = load_keys(opts.access_keys_file)
   conf.known_actions = load_actions(opts.model_file)

@@ -62,6 +62,8 @@ local function reset_all()
   conf.reset()
   shared.emu_stats:flush_all()
   shared.emu_last:flush_all()
+  local main = require "emu.main"
+  for k in pairs(main.last_local) do main.last_local[k] = nil end
   shared.emu_nonce:flush_all()
   shared.emu_buckets:flush_all()
 end
@@ -150,7 +152,16 @@ function M.handle()
   elseif what == "last" then
     local action = arg ~= "" and arg or ngx.req.get_uri_args().action
     if not action then return reply(400, { error = "name the action: /__emulator/last/<Action>" }) end
-    local v = shared.emu_last:get(action)
+    local v
+    if ngx.worker.count() > 1 then
+      v = shared.emu_last:get(action)
+    else
+      local rec = require("emu.main").last_local[action]
+      if rec then
+        v = cjson.encode({ params = rec.params, method = rec.method, signature_version = rec.signature_version,
+          time = util.iso8601(rec.time) })
+      end
+    end
     if not v then return reply(404, { error = "no request seen for " .. action }) end
     ngx.status = 200
     ngx.header["Content-Type"] = "application/json"

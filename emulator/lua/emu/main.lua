@@ -29,6 +29,20 @@ local RID_MARK = "@@EMU-REQUEST-ID@@"
 local function count(key) stats:incr(key, 1, 0) end
 M.count = count
 
+-- interned stats keys, so the hot path does not build strings
+local function key_cache(prefix, suffix)
+  return setmetatable({}, { __index = function(t, a)
+    local k = prefix .. a .. (suffix or "")
+    t[a] = k
+    return k
+  end })
+end
+local REQ_KEY, OK_KEY = key_cache("req|"), key_cache("res|", "|OK")
+
+-- last request per action: a per-worker table (no encoding on the hot path); with several
+-- workers it is also copied to the shared dict so the control API sees every worker
+M.last_local = {}
+
 local function first(v) if type(v) == "table" then return v[1] end return v end
 
 local function read_request()
@@ -58,8 +72,9 @@ local function read_request()
   end
   -- keep the first value of a repeated name
   for k, v in pairs(p) do if type(v) == "table" then p[k] = v[1] end end
-  return { method = method, query = query, params = p, body = body or "", path = ngx.var.uri,
-    headers = req.get_headers(0) }
+  local auth = ngx.var.http_authorization
+  return { method = method, query = query, params = p, body = body or "", path = ngx.var.uri, auth = auth,
+    headers = auth and req.get_headers(0) or nil }
 end
 
 local function throttle(ak, action, quotas)
@@ -113,7 +128,7 @@ local function process(r, rid)
   local settings = settings_all.settings
   local S = state.sync(settings_all.gen)
 
-  local auth = first(r.headers["authorization"])
+  local auth = r.auth
   local action, version, ak, sigver
   if auth and sub(auth, 1, 5) == "ACS3-" then
     sigver = "v3"
@@ -123,7 +138,7 @@ local function process(r, rid)
     action, version, ak = verify.v1(r, settings)
   end
   r.action = action
-  count("req|" .. action)
+  count(REQ_KEY[action])
   if version ~= VERSION then
     fail(400, "InvalidParameter", "The specified parameter \"Action or Version\" is not valid: Version must be " .. VERSION .. ".")
   end
@@ -136,8 +151,9 @@ local function process(r, rid)
     fail(403, "InvalidAction", "Specified action is not valid.")
   end
 
-  last:set(action, cjson.encode({ params = r.params, method = r.method, signature_version = sigver,
-    time = util.iso8601(ngx.now()) }))
+  local rec = { params = r.params, method = r.method, signature_version = sigver, time = ngx.now() }
+  M.last_local[action] = rec
+  if ngx.worker.count() > 1 then last:set(action, cjson.encode(rec)) end
 
   if settings_all.has_quotas then throttle(ak, action, settings_all.quotas) end
   local fault = settings_all.has_faults and pick_fault(action, settings_all.faults) or nil
@@ -172,8 +188,8 @@ local function process(r, rid)
       c = { sub(body, 1, i - 1), sub(body, i + #RID_MARK) }
       static_cache[ck] = c
     end
-    count("res|" .. action .. "|OK")
-    return c[1] .. rid .. c[2]
+    count(OK_KEY[action])
+    return { c[1], rid, c[2] }
   end
 
   local p = params.parse(action, r.params, def)
@@ -197,7 +213,7 @@ local function process(r, rid)
       count("replays")
       local res = util.deepcopy(rec.result)
       res.RequestId = rid
-      count("res|" .. action .. "|OK")
+      count(OK_KEY[action])
       return respond.ok_body(action, res, xml)
     end
     ctx.fp = fp
@@ -207,7 +223,7 @@ local function process(r, rid)
   ctx.commit() -- read-only actions reach here on DryRun
   if token_key then S.tokens[token_key] = { fp = ctx.fp, result = util.deepcopy(res) } end
   res.RequestId = rid
-  count("res|" .. action .. "|OK")
+  count(OK_KEY[action])
   return respond.ok_body(action, res, xml)
 end
 
@@ -217,7 +233,7 @@ function M.handle()
   local ok, res = pcall(function()
     r = read_request()
     local fmt = r.params.Format
-    r.xml = fmt ~= nil and lower(fmt) == "xml" or (fmt == nil and r.headers["authorization"] == nil)
+    r.xml = fmt ~= nil and lower(fmt) == "xml" or (fmt == nil and r.auth == nil)
     return process(r, rid)
   end)
   local xml = r and r.xml
@@ -243,13 +259,14 @@ function M.handle()
   ngx.status = status
   ngx.header["Content-Type"] = ctype
   ngx.header["x-acs-request-id"] = rid
+  if type(body) == "table" and (r and r.truncate) then body = table.concat(body) end
   if r and r.truncate then
     ngx.header["Content-Length"] = #body
     ngx.print(sub(body, 1, floor(#body / 2)))
     ngx.flush(true)
     return ngx.exit(444)
   end
-  ngx.header["Content-Length"] = #body
+  ngx.header["Content-Length"] = type(body) == "table" and (#body[1] + #body[2] + #body[3]) or #body
   ngx.print(body)
 end
 

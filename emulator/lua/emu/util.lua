@@ -7,12 +7,31 @@ local floor = math.floor
 local M = {}
 
 -- RFC 3986 percent-encoding: only A-Z a-z 0-9 - _ . ~ stay as they are.
-local enc_cache = {}
-local function pct(c) return format("%%%02X", byte(c)) end
+-- replacement table: gsub with a table stays in C (no Lua callback per character)
+local PCT = {}
+for i = 0, 255 do PCT[char(i)] = format("%%%02X", i) end
 function M.percent_encode(s)
-  s = tostring(s)
+  if type(s) ~= "string" then s = tostring(s) end
   if not find(s, "[^%w%-_%.~]") then return s end
-  return (gsub(s, "[^%w%-_%.~]", pct))
+  return (gsub(s, "[^%w%-_%.~]", PCT))
+end
+
+-- inside nginx, ngx.escape_uri (URI component mode) does the same in C; it is used only
+-- after checking that it agrees with the Lua version on every byte
+function M.use_fast_encoder()
+  local esc = ngx and ngx.escape_uri
+  if not esc then return false end
+  local lua_pct = M.percent_encode
+  for i = 0, 255 do
+    local ch = char(i)
+    if esc(ch) ~= lua_pct(ch) then return false end
+  end
+  if esc("a b~c*") ~= lua_pct("a b~c*") then return false end
+  M.percent_encode = function(s)
+    if type(s) ~= "string" then s = tostring(s) end
+    return esc(s)
+  end
+  return true
 end
 
 -- Arrays: tables marked with this metatable are always encoded as lists,

@@ -72,25 +72,33 @@ local function str(v)
   return v
 end
 
--- v1 canonical string: sorted RFC 3986 pairs of every parameter but Signature
+-- v1 string to sign: METHOD&%2F&pct(sorted pct(k)=pct(v) pairs joined by &), for every
+-- parameter but Signature. The outer encoding is done per piece: inside an encoded pair only
+-- "%" needs encoding again, and "=" and "&" become %3D and %26.
+local function twice(s)
+  if find(s, "%", 1, true) then return (gsub(s, "%%", "%%25")) end
+  return s
+end
+
 local function v1_string_to_sign(method, params)
-  local keys, n = {}, 0
-  for k in pairs(params) do
-    if k ~= "Signature" then n = n + 1; keys[n] = k end
-  end
-  local ek = {}
-  for i = 1, n do ek[i] = pct(keys[i]) end
+  local ek, n = {}, 0
   local bykey = {}
-  for i = 1, n do bykey[ek[i]] = keys[i] end
+  for k in pairs(params) do
+    if k ~= "Signature" then
+      n = n + 1
+      local e = pct(k)
+      ek[n] = e
+      bykey[e] = k
+    end
+  end
   sort(ek)
-  local enc = {}
+  local parts = {}
   for i = 1, n do
     local v = params[bykey[ek[i]]]
     if v == true then v = "" end
-    enc[i] = ek[i] .. "=" .. pct(str(v))
+    parts[i] = twice(ek[i]) .. "%3D" .. twice(pct(str(v)))
   end
-  local canon = concat(enc, "&")
-  return method .. "&%2F&" .. pct(canon)
+  return method .. "&%2F&" .. concat(parts, "%26")
 end
 M.v1_string_to_sign = v1_string_to_sign
 
