@@ -2,6 +2,7 @@
 #include "compat.h"
 #include "encode.h"
 #include "flatten.h"
+#include "loop.h"
 #include "sign.h"
 
 #ifndef ECS_VERSION
@@ -16,6 +17,7 @@ static const luaL_Reg FUNCTIONS[] = {
     { "timestamp", ecs_l_timestamp },
     { "hmac", ecs_l_hmac },
     { "digest", ecs_l_digest },
+    { "loop", ecs_l_loop_new },
     { NULL, NULL },
 };
 
@@ -27,6 +29,7 @@ static const luaL_Reg FUNCTIONS[] = {
 
 ECS_EXPORT int luaopen_ecs_core(lua_State *L)
 {
+    ecs_loop_register(L);
     lua_newtable(L);
     ecs_setfuncs(L, FUNCTIONS);
     lua_pushliteral(L, ECS_VERSION);
