@@ -1,7 +1,8 @@
 -- ecs.api and the generated model lua/ecs/api/ecs_2014_05_26.lua.
 -- Run: LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' lua5.4 /usr/bin/busted spec/api_model_spec.lua
 -- The cross-check against the reference docs reads them from $ECS_REFERENCE_DIR
--- (default /work/shared/reference) and fails when they are missing.
+-- (default ../shared/reference beside the checkout, else /work/shared/reference)
+-- and fails when they are missing.
 
 local MODEL = "ecs.api.ecs_2014_05_26"
 local ACTION_COUNT = 380 -- @alicloud/ecs20140526@7.11.6
@@ -304,7 +305,14 @@ end)
 -- the model with a compatible type; exceptions are listed by name, with a reason, and must each
 -- still be needed (a stale exception fails too).
 --------------------------------------------------------------------------------------------------
-local REF_DIR = os.getenv("ECS_REFERENCE_DIR") or "/work/shared/reference"
+local function first_dir(...)
+  for _, dir in ipairs { ... } do
+    local f = io.open(dir .. "/README.md", "rb")
+    if f then f:close(); return dir end
+  end
+  return (...)
+end
+local REF_DIR = os.getenv("ECS_REFERENCE_DIR") or first_dir("../shared/reference", "/work/shared/reference")
 local REF = {
   api2019 = "002_0a41c2708afdc3bb.txt",            -- API reference, 2019 edition (PDF text)
   describe_instances = "004_8d10d28eeb775749.txt", -- DescribeInstances, 2024 (web page text)
