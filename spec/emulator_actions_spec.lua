@@ -262,7 +262,7 @@ describe("emulator actions", function()
     end)
 
     it("lifecycle takes time: Pending -> Starting -> Running and Stopping -> Stopped", function()
-      E.control("POST", "config", { speed = 0.3 }) -- Pending 0.3 s, Starting 0.6 s, Stopping 0.6 s
+      E.control("POST", "config", { speed = 0.5 }) -- Pending 0.5 s, Starting 1 s, Stopping 1 s
       local id = run(1)[1]
       assert.are.equal("Pending", instance(id).Status)
       assert.are.equal("IncorrectInstanceStatus", code(E.call("StopInstance", { InstanceId = id })))
@@ -372,7 +372,7 @@ describe("emulator actions", function()
     it("snapshots progress over time, then can seed a disk and be deleted", function()
       local id = run(1)[1]
       local sys = E.ok("DescribeDisks", { RegionId = R, InstanceId = id }).Disks.Disk[1].DiskId
-      E.control("POST", "config", { speed = 0.2 }) -- 1 s to complete
+      E.control("POST", "config", { speed = 0.4 }) -- 2 s to complete
       local s = E.ok("CreateSnapshot", { DiskId = sys, SnapshotName = "snap-1" }).SnapshotId
       assert.matches("^s%-", s)
       local function snap() return E.ok("DescribeSnapshots", { RegionId = R, SnapshotIds = '["' .. s .. '"]' }).Snapshots.Snapshot[1] end
