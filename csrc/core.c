@@ -3,6 +3,7 @@
 #include "encode.h"
 #include "flatten.h"
 #include "loop.h"
+#include "retry.h"
 #include "sign.h"
 
 #ifndef ECS_VERSION
@@ -18,6 +19,8 @@ static const luaL_Reg FUNCTIONS[] = {
     { "hmac", ecs_l_hmac },
     { "digest", ecs_l_digest },
     { "loop", ecs_l_loop_new },
+    { "classify", ecs_l_classify },
+    { "backoff", ecs_l_backoff },
     { NULL, NULL },
 };
 

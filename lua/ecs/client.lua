@@ -3,7 +3,10 @@
 local core = require "ecs.core"
 local credentials = require "ecs.credentials"
 local endpoints = require "ecs.endpoints"
+local errors = require "ecs.errors"
+local scheduler = require "ecs.scheduler"
 local util = require "ecs.util"
+local json = require("cjson.safe").new()
 
 local M = {}
 
@@ -20,6 +23,20 @@ local secrets = setmetatable({}, { __mode = "k" })
 -- Option name -> the check it must pass. An unknown name is an error, so a
 -- typo never silently falls back to a default.
 local function is_string(v) return type(v) == "string" and v ~= "" end
+local function is_seconds(v) return type(v) == "number" and v > 0 and v < math.huge end
+local function is_count(v) return type(v) == "number" and v >= 1 and v % 1 == 0 end
+local function is_boolean(v) return type(v) == "boolean" end
+local function is_function(v) return type(v) == "function" end
+
+-- Options that a single call may override too.
+local CALL_OPTIONS = {
+  timeout = is_seconds,
+  connect_timeout = is_seconds,
+  max_attempts = is_count,
+  ca_file = is_string,
+  verify_tls = is_boolean,
+  on_response = is_function,
+}
 local OPTIONS = {
   region = is_string,
   endpoint = is_string,
@@ -31,26 +48,36 @@ local OPTIONS = {
   method = function(v) return v == "GET" or v == "POST" end,
   api_version = is_string,
   user_agent = is_string,
+  max_concurrency = is_count,
 }
+for name, check in pairs(CALL_OPTIONS) do OPTIONS[name] = check end
 local OPTION_HINTS = {
   signature_version = "'v1' or 'v3'",
   method = "'GET' or 'POST'",
+  timeout = "seconds > 0", connect_timeout = "seconds > 0",
+  max_attempts = "an integer >= 1", max_concurrency = "an integer >= 1",
+  verify_tls = "a boolean", on_response = "a function",
 }
 
-local function check_options(opts)
+-- Defaults a user expects; each is overridable per client, the call ones per call.
+M.DEFAULTS = {
+  timeout = 10, connect_timeout = 5, max_concurrency = 64, max_attempts = 5, verify_tls = true,
+}
+
+local function check_options(opts, allowed, what, level)
   if type(opts) ~= "table" then
-    error("ecs.client: expected an options table", 3)
+    error(what .. ": expected an options table", level)
   end
   for name, value in pairs(opts) do
-    local check = OPTIONS[name]
+    local check = allowed[name]
     if not check then
-      local hint = type(name) == "string" and util.closest(name, util.sorted_keys(OPTIONS))
-      error(("%s: unknown option of ecs.client%s"):format(tostring(name),
-        hint and ("; did you mean " .. hint .. "?") or ""), 3)
+      local hint = type(name) == "string" and util.closest(name, util.sorted_keys(allowed))
+      error(("%s: unknown option of %s%s"):format(tostring(name), what,
+        hint and ("; did you mean " .. hint .. "?") or ""), level)
     end
     if not check(value) then
       error(("%s: invalid value (expected %s)"):format(name,
-        OPTION_HINTS[name] or "a non-empty string"), 3)
+        OPTION_HINTS[name] or "a non-empty string"), level)
     end
   end
 end
@@ -58,7 +85,7 @@ end
 --- Creates a client. See README for the options.
 function M.new(opts, getenv)
   opts = opts or {}
-  check_options(opts)
+  check_options(opts, OPTIONS, "ecs.client", 3)
   local region = opts.region
   if not region and not opts.endpoint then
     region = credentials.default_region(opts, getenv)
@@ -82,6 +109,15 @@ function M.new(opts, getenv)
     api_version = opts.api_version or M.API_VERSION,
     user_agent = opts.user_agent or ("lua-ecs/" .. core.version),
     credentials_source = creds.source,
+    timeout = opts.timeout or M.DEFAULTS.timeout,
+    connect_timeout = opts.connect_timeout or M.DEFAULTS.connect_timeout,
+    max_attempts = opts.max_attempts or M.DEFAULTS.max_attempts,
+    max_concurrency = opts.max_concurrency or M.DEFAULTS.max_concurrency,
+    verify_tls = opts.verify_tls == nil and M.DEFAULTS.verify_tls or opts.verify_tls,
+    ca_file = opts.ca_file,
+    on_response = opts.on_response,
+    in_flight = 0,
+    queue = { head = 1, tail = 0 },
   }, Client)
   secrets[self] = creds
   return self
@@ -144,6 +180,130 @@ function Client:prepare(action, params, pin)
   if not ok then error(req, 2) end
   req.headers["user-agent"] = self.user_agent
   return req, string_to_sign
+end
+
+-- Concurrency slots: at most max_concurrency requests of this client in
+-- flight; further calls wait in FIFO order, each costing one queue entry.
+local function acquire(self, task)
+  if self.in_flight < self.max_concurrency then
+    self.in_flight = self.in_flight + 1
+    return
+  end
+  local q = self.queue
+  q.tail = q.tail + 1
+  q[q.tail] = task
+  scheduler.suspend() -- the releasing call hands its slot over
+end
+
+local function release(self)
+  local q = self.queue
+  while q.head <= q.tail do
+    local waiter = q[q.head]
+    q[q.head] = nil
+    q.head = q.head + 1
+    if scheduler.wake(waiter) then return end -- slot handed over
+  end
+  self.in_flight = self.in_flight - 1
+end
+
+-- Lua 5.4 decodes every JSON number as a float; ECS counts and sizes are
+-- integers, so give them back as integers (57, not 57.0).
+local to_integer = math.tointeger
+local function integers(t, depth)
+  if depth > 64 then return t end
+  for k, v in pairs(t) do
+    local tv = type(v)
+    if tv == "number" then
+      local i = to_integer(v)
+      if i then t[k] = i end
+    elseif tv == "table" then
+      integers(v, depth + 1)
+    end
+  end
+  return t
+end
+if not to_integer then integers = function(t) return t end end
+
+local function is_idempotent(action, params)
+  return action:find("^Describe") ~= nil or action:find("^List") ~= nil
+    or (params ~= nil and params.ClientToken ~= nil)
+end
+
+-- One attempt's outcome: result or nil, err.
+local function outcome(action, params, response, idempotent)
+  if not response.status then
+    return nil, errors.transport(action, response, idempotent)
+  end
+  local status, body = response.status, response.body
+  if status >= 200 and status < 300 and params and type(params.Format) == "string"
+      and params.Format:upper() == "XML" then
+    return body
+  end
+  local decoded = json.decode(body)
+  if status >= 200 and status < 300 and type(decoded) == "table" then
+    return integers(decoded, 0)
+  end
+  return nil, errors.response(action, status, response.headers, body, decoded, idempotent)
+end
+
+local function send(self, action, params, settings)
+  local idempotent = is_idempotent(action, params)
+  local hook = settings.on_response
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local req = self:prepare(action, params) -- fresh nonce and timestamp
+    req.timeout, req.connect_timeout = settings.timeout, settings.connect_timeout
+    req.ca_file, req.verify_tls = settings.ca_file, settings.verify_tls
+    local task = scheduler.current()
+    scheduler.transport():submit(req, function(response) scheduler.wake(task, response) end)
+    local response = scheduler.suspend()
+    local result, err = outcome(action, params, response, idempotent)
+    if hook then
+      hook {
+        action = action, attempt = attempt, latency = response.latency,
+        status = response.status, request_id = result and type(result) == "table"
+          and result.RequestId or (err and err.request_id),
+        code = err and err.code, retryable = err and err.retryable,
+      }
+    end
+    if result ~= nil then return result end
+    err.attempts = attempt
+    if not err.retryable or attempt >= settings.max_attempts then return nil, err end
+    local delay = core.backoff(attempt, err.throttled)
+    if err.retry_after and err.retry_after > delay then delay = err.retry_after end
+    scheduler.sleep(delay)
+  end
+end
+
+--- Calls an ECS action: returns the decoded reply, or nil and an error
+--- (see ecs.errors). Inside ecs.run the calling task waits while others run;
+--- outside, the call blocks until done. opts overrides timeout,
+--- connect_timeout, max_attempts, ca_file, verify_tls, on_response.
+function Client:call(action, params, opts)
+  if getmetatable(self) ~= Client then
+    error("call: call it as client:call(action, params)", 2)
+  end
+  if type(action) ~= "string" or not action:match("^%a%w*$") then
+    error("action: expected an ECS action name such as 'DescribeInstances'", 2)
+  end
+  if params ~= nil and type(params) ~= "table" then
+    error("params: expected a table of parameters", 2)
+  end
+  local settings = self
+  if opts ~= nil then
+    check_options(opts, CALL_OPTIONS, "client:call", 3)
+    settings = setmetatable(opts, { __index = self })
+  end
+  local task = scheduler.current()
+  if not task then
+    return scheduler.run(self.call, self, action, params, opts)
+  end
+  acquire(self, task)
+  local ok, result, err = pcall(send, self, action, params, settings)
+  release(self)
+  if not ok then error(result, 0) end
+  return result, err
 end
 
 return M

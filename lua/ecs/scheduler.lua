@@ -1,0 +1,201 @@
+-- Coroutine scheduler: tasks, waiting, sleeping, and the run loop. It knows
+-- a transport only through submit/timer/run_once/pending (see transport/curl.lua).
+local M = {}
+
+local unpack = table.unpack or unpack
+local function pack(...) return { n = select("#", ...), ... } end
+
+local Task = {}
+Task.__index = Task
+M.Task = Task
+
+-- coroutine -> task, for tasks of every active run.
+local task_of = setmetatable({}, { __mode = "k" })
+local active -- the run context the running code belongs to
+local shared_transport -- kept across top-level runs, so connections are reused
+M.transport_factory = function() return require("ecs.transport.curl").new() end
+
+local function current()
+  local co = coroutine.running()
+  return co and task_of[co] or nil
+end
+M.current = current
+
+local function new_context(transport)
+  return { transport = transport, ready = {}, head = 1, tail = 0, live = 0, failed = {} }
+end
+
+local function enqueue(ctx, task, args)
+  ctx.tail = ctx.tail + 1
+  ctx.ready[ctx.tail] = { task, args }
+end
+
+--- Makes a suspended task runnable again; suspend() in it returns the args.
+--- Only the first wake after a suspend counts.
+function M.wake(task, ...)
+  if not task.suspended then return false end
+  task.suspended = false
+  enqueue(task.ctx, task, pack(...))
+  return true
+end
+
+--- Suspends the running task until M.wake(task, ...); returns wake's args.
+function M.suspend()
+  local task = current()
+  if not task then error("ecs: suspend outside a task", 2) end
+  task.suspended = true
+  return coroutine.yield()
+end
+
+local function finish(task, ok, ...)
+  task.done = true
+  task.ok = ok
+  task.results = pack(...)
+  local ctx = task.ctx
+  ctx.live = ctx.live - 1
+  task_of[task.co] = nil
+  task.co = nil
+  for _, waiter in ipairs(task.waiters) do
+    task.observed = true
+    M.wake(waiter)
+  end
+  task.waiters = nil
+  if not ok then ctx.failed[#ctx.failed + 1] = task end
+end
+
+local function step(task, args)
+  local co = task.co
+  local res = pack(coroutine.resume(co, unpack(args, 1, args.n)))
+  if coroutine.status(co) == "dead" then
+    if res[1] then
+      finish(task, true, unpack(res, 2, res.n))
+    else
+      local e = res[2]
+      if type(e) ~= "string" then
+        local mt = getmetatable(e)
+        e = (mt and mt.__tostring) and tostring(e) or ("(error object: " .. tostring(e) .. ")")
+      end
+      finish(task, false, debug.traceback(co, e))
+    end
+  elseif not task.suspended then
+    -- Someone yielded past the scheduler (a bare coroutine.yield in a task):
+    -- resume it at once rather than losing it.
+    enqueue(task.ctx, task, pack())
+  end
+end
+
+local function spawn_in(ctx, fn, ...)
+  if type(fn) ~= "function" then error("ecs.spawn: expected a function", 3) end
+  local task = setmetatable({ ctx = ctx, waiters = {}, suspended = false }, Task)
+  task.co = coroutine.create(fn)
+  task_of[task.co] = task
+  ctx.live = ctx.live + 1
+  enqueue(ctx, task, pack(...))
+  return task
+end
+
+--- Starts fn(...) as a new task of the running ecs.run; returns the task.
+function M.spawn(fn, ...)
+  local task = current()
+  if not task then error("ecs.spawn: only inside ecs.run (or a task)", 2) end
+  return spawn_in(task.ctx, fn, ...)
+end
+
+--- Waits for the task to finish; returns its results, or nil and its error
+--- (a message with the task's traceback) when it raised one.
+function Task:wait()
+  if not self.done then
+    local me = current()
+    if not me then error("task:wait: only inside ecs.run, or after it returned", 2) end
+    if me == self then error("task:wait: a task cannot wait for itself", 2) end
+    self.waiters[#self.waiters + 1] = me
+    M.suspend()
+  end
+  self.observed = true
+  if self.ok then return unpack(self.results, 1, self.results.n) end
+  return nil, self.results[1]
+end
+
+function Task:is_done() return self.done == true end
+
+function Task:__tostring()
+  return ("ecs.task (%s)"):format(self.done and (self.ok and "done" or "failed") or "running")
+end
+
+--- The transport of the running task's run.
+function M.transport()
+  local task = current()
+  return task and task.ctx.transport or nil
+end
+
+--- Sleeps the running task (or, outside ecs.run, the whole program) for
+--- the given seconds, letting every other task go on.
+function M.sleep(seconds)
+  if type(seconds) ~= "number" or seconds ~= seconds then
+    error("ecs.sleep: expected seconds as a number", 2)
+  end
+  local task = current()
+  if not task then return M.run(M.sleep, seconds) end
+  task.ctx.transport:timer(seconds, function() M.wake(task) end)
+  M.suspend()
+end
+
+local function drive(ctx)
+  local transport = ctx.transport
+  while true do
+    while ctx.head <= ctx.tail do
+      local item = ctx.ready[ctx.head]
+      ctx.ready[ctx.head] = nil
+      ctx.head = ctx.head + 1
+      step(item[1], item[2])
+    end
+    if ctx.live == 0 then return end
+    if transport:pending() == 0 then
+      error(("ecs.run: %d task(s) wait for something that can never happen "
+        .. "(each other, or a wake that never comes)"):format(ctx.live), 0)
+    end
+    transport:run_once()
+  end
+end
+
+--- Runs fn(...) as the first task and drives the loop until every task has
+--- finished; returns fn's results. Rules for errors: if fn raised, ecs.run
+--- raises that error (with its traceback); otherwise, if another task raised
+--- and nobody took its error through task:wait(), ecs.run raises the first
+--- such error. Inside a task, ecs.run(fn) runs fn as a child task and waits.
+function M.run(fn, ...)
+  if type(fn) ~= "function" then error("ecs.run: expected a function", 2) end
+  local task = current()
+  if task then
+    local child = spawn_in(task.ctx, fn, ...)
+    local res = pack(child:wait())
+    if not child.ok then error(res[2], 0) end
+    return unpack(res, 1, res.n)
+  end
+  -- Top level: reuse the process transport. Inside a foreign coroutine of
+  -- a run, or while a run is being driven, isolate with a transport of its own.
+  local transport
+  if active then
+    transport = M.transport_factory()
+  else
+    shared_transport = shared_transport or M.transport_factory()
+    transport = shared_transport
+  end
+  local outer = active
+  local ctx = new_context(transport)
+  active = ctx
+  local main = spawn_in(ctx, fn, ...)
+  local ok, err = pcall(drive, ctx)
+  active = outer
+  if transport ~= shared_transport then transport:close() end
+  if not ok then error(err, 0) end
+  if not main.ok then error(main.results[1], 0) end
+  for _, failed in ipairs(ctx.failed) do
+    if not failed.observed then
+      error("ecs.run: a task failed and nobody waited for it: " .. failed.results[1], 0)
+    end
+  end
+  return unpack(main.results, 1, main.results.n)
+end
+
+return M
