@@ -41,6 +41,10 @@ asan: build-asan
 demo: build
 	@LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;" lua5.4 examples/sign_request.lua
 
+# Benchmarks against the emulator; figures go to docs/BENCHMARKS.md by hand.
+bench: build
+	@bench/run
+
 install: build
 	@$(CMAKE) --install build --prefix $(PREFIX)
 
