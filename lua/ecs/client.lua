@@ -231,7 +231,7 @@ end
 
 -- One attempt's outcome: result or nil, err.
 local function outcome(action, params, response, idempotent)
-  if not response.status then
+  if response.error_code then
     return nil, errors.transport(action, response, idempotent)
   end
   local status, body = response.status, response.body

@@ -57,7 +57,20 @@ end
 --- request did arrive, that is resent only for an idempotent call.
 function M.response(action, status, headers, body, decoded, idempotent)
   local err
-  if type(decoded) == "table" and type(decoded.Code) == "string" then
+  if type(decoded) == "table" and decoded.Code == "SignatureNonceUsed" then
+    -- Every attempt has a fresh nonce, so the service saw this very request
+    -- twice: libcurl resent it after the connection broke without a reply.
+    -- The first copy may have taken effect; treat it as the broken connection.
+    err = M.new {
+      code = "Transport.Reset",
+      message = "the connection broke after the request was sent (the service then "
+        .. "refused libcurl's resend: SignatureNonceUsed)",
+      service_code = decoded.Code,
+      request_id = type(decoded.RequestId) == "string" and decoded.RequestId or nil,
+      http_status = status,
+      action = action,
+    }
+  elseif type(decoded) == "table" and type(decoded.Code) == "string" then
     err = M.new {
       code = decoded.Code,
       message = type(decoded.Message) == "string" and decoded.Message or "",

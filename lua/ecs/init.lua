@@ -19,11 +19,19 @@ local M = {
 M.client = client.new
 
 local default_client
---- ecs.call(action, params, opts): client:call on a default client built
---- from the credentials chain and the default region.
+--- The client ecs.call uses: with opts, a new one made from them; without,
+--- the current one, made on first use from the credentials chain and the
+--- default region (ALIBABA_CLOUD_REGION_ID or the CLI profile).
+function M.default_client(opts)
+  if opts ~= nil or not default_client then
+    default_client = client.new(opts or {})
+  end
+  return default_client
+end
+
+--- ecs.call(action, params, opts): client:call on the default client.
 function M.call(action, params, opts)
-  default_client = default_client or client.new({})
-  return default_client:call(action, params, opts)
+  return M.default_client():call(action, params, opts)
 end
 
 return M
