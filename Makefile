@@ -38,8 +38,9 @@ asan: build-asan
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0 \
 	  BUILD=build-asan spec/run.sh
 
+# The fleet workflow of examples/fleet.lua against a fresh emulator.
 demo: build
-	@LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;" lua5.4 examples/sign_request.lua
+	@tools/with-emulator --speed 0.5 lua5.4 examples/fleet.lua
 
 # Benchmarks against the emulator; figures go to docs/BENCHMARKS.md by hand.
 bench: build
