@@ -33,10 +33,8 @@ luajit: build-luajit
 
 # The whole suite with the module built under AddressSanitizer + UBSan.
 asan: build-asan
-	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0 \
-	  BUILD=build-asan spec/run.sh
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  LUA=build-asan/asan-lua BUILD=build-asan spec/run.sh
 
 # The fleet workflow of examples/fleet.lua against a fresh emulator.
 demo: build
