@@ -5,6 +5,7 @@
 #include "loop.h"
 #include "retry.h"
 #include "sign.h"
+#include "throttle.h"
 
 #ifndef ECS_VERSION
 #define ECS_VERSION "0.1.0"
@@ -19,8 +20,11 @@ static const luaL_Reg FUNCTIONS[] = {
     { "hmac", ecs_l_hmac },
     { "digest", ecs_l_digest },
     { "loop", ecs_l_loop_new },
+    { "now", ecs_l_now },
     { "classify", ecs_l_classify },
     { "backoff", ecs_l_backoff },
+    { "retry_budget", ecs_l_retry_budget_new },
+    { "limiter", ecs_l_limiter_new },
     { NULL, NULL },
 };
 
@@ -33,6 +37,8 @@ static const luaL_Reg FUNCTIONS[] = {
 ECS_EXPORT int luaopen_ecs_core(lua_State *L)
 {
     ecs_loop_register(L);
+    ecs_retry_register(L);
+    ecs_throttle_register(L);
     lua_newtable(L);
     ecs_setfuncs(L, FUNCTIONS);
     lua_pushliteral(L, ECS_VERSION);

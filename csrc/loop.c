@@ -679,7 +679,7 @@ static int l_pending(lua_State *L)
     return 1;
 }
 
-static int l_now(lua_State *L)
+int ecs_l_now(lua_State *L)
 {
     lua_pushnumber(L, now_seconds());
     return 1;
@@ -787,7 +787,7 @@ void ecs_loop_register(lua_State *L)
 {
     static const luaL_Reg METHODS[] = {
         { "submit", l_submit },   { "timer", l_timer }, { "run_once", l_run_once },
-        { "pending", l_pending }, { "now", l_now },     { "close", l_close },
+        { "pending", l_pending }, { "now", ecs_l_now },     { "close", l_close },
         { NULL, NULL },
     };
     if (luaL_newmetatable(L, ECS_LOOP_MT)) {

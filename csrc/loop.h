@@ -11,6 +11,8 @@
 
 /* core.loop() -> loop */
 int ecs_l_loop_new(lua_State *L);
+/* core.now() -> monotonic seconds (also loop:now()) */
+int ecs_l_now(lua_State *L);
 /* Registers the loop metatable; called once from luaopen_ecs_core. */
 void ecs_loop_register(lua_State *L);
 

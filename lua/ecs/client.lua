@@ -276,6 +276,57 @@ local function send(self, action, params, settings)
   end
 end
 
+-- Helpers: client:DescribeInstances{...} for every action of the API model,
+-- found through Client's own __index, so the model loads only when a helper
+-- is first used.
+local helpers = {}
+local function helper(name)
+  local h = helpers[name]
+  if h then return h end
+  if type(name) ~= "string" or not name:match("^%u%w*$") then return nil end
+  local api = require "ecs.api"
+  if not api.has(name) then
+    local hint = util.closest(name, api.actions())
+    return function()
+      error(("%s: not an action of the ECS API%s"):format(name,
+        hint and ("; did you mean " .. hint .. "?") or ""), 2)
+    end
+  end
+  local validate = require "ecs.api.validate"
+  h = function(self, params, opts)
+    if getmetatable(self) ~= Client then
+      error(name .. ": call it as client:" .. name .. "{...}", 2)
+    end
+    local ok, wire = pcall(validate.params, api.action(name), params, self.region)
+    if not ok then error(wire, 2) end
+    return self:call(name, wire, opts)
+  end
+  helpers[name] = h
+  return h
+end
+setmetatable(Client, { __index = function(_, key) return helper(key) end })
+
+--- Iterates the items of a listing action across its pages (ecs.paginate).
+function Client:paginate(action, params, opts)
+  return require("ecs.paginate").items(self, action, params, opts)
+end
+
+--- Every item of a listing, or nil and the error (ecs.paginate).
+function Client:collect(action, params, opts)
+  return require("ecs.paginate").collect(self, action, params, opts)
+end
+
+--- Polls an action until ready(reply) holds (ecs.waiters).
+function Client:wait(action, params, opts)
+  return require("ecs.waiters").wait(self, action, params, opts)
+end
+
+for _, name in ipairs { "wait_instances", "wait_disks", "wait_snapshots", "wait_images" } do
+  Client[name] = function(self, spec, opts)
+    return require("ecs.waiters")[name](self, spec, opts)
+  end
+end
+
 --- Calls an ECS action: returns the decoded reply, or nil and an error
 --- (see ecs.errors). Inside ecs.run the calling task waits while others run;
 --- outside, the call blocks until done. opts overrides timeout,

@@ -44,4 +44,20 @@ function M.sorted_keys(t)
   return keys
 end
 
+--- The value at a dotted path ("Instances.Instance") of a reply, or nil.
+function M.get_path(t, path)
+  for part in path:gmatch("[^.]+") do
+    if type(t) ~= "table" then return nil end
+    t = t[part]
+  end
+  return t
+end
+
+--- A shallow copy of a table (nil gives an empty table).
+function M.copy(t)
+  local out = {}
+  for k, v in pairs(t or {}) do out[k] = v end
+  return out
+end
+
 return M
