@@ -6,51 +6,38 @@
 -- pay-as-you-go instances in your account.
 local ecs = require "ecs"
 
-local REGION = os.getenv("ALIBABA_CLOUD_REGION_ID") or "cn-hangzhou"
 local BATCHES, PER_BATCH = 4, 3 -- 12 servers, launched by 4 concurrent RunInstances
 local IMAGE = "debian_12_4_x64_20G_alibase_20240126.vhd"
 local TYPE = "ecs.t6-c1m1.large"
 
-local client = ecs.client { region = REGION, endpoint = os.getenv("ECS_ENDPOINT") }
-local clock = require("ecs.core").loop()
-local started = clock:now()
-local function elapsed() return ("%5.2fs"):format(clock:now() - started) end
-local function say(fmt, ...) print(elapsed() .. "  " .. fmt:format(...)) end
+local client = ecs.client {
+  region = os.getenv("ALIBABA_CLOUD_REGION_ID") or "cn-hangzhou",
+  endpoint = os.getenv("ECS_ENDPOINT"),
+}
+local started = ecs.now()
+local function say(fmt, ...) print(("%5.2fs  " .. fmt):format(ecs.now() - started, ...)) end
 
 -- Calls that must succeed: stop the workflow with the service's message otherwise.
-local function must(action, params)
-  local res, err = client:call(action, params)
+local function must(res, err)
   if not res then error(tostring(err), 2) end
   return res
 end
 
--- Polls DescribeInstances until every id has the status, printing progress.
-local function wait_for(ids, status)
-  local json_ids = '["' .. table.concat(ids, '","') .. '"]'
-  while true do
-    local res = must("DescribeInstances", { RegionId = REGION, InstanceIds = json_ids, PageSize = 100 })
-    local counts, ready = {}, 0
-    for _, inst in ipairs(res.Instances.Instance) do
-      counts[inst.Status] = (counts[inst.Status] or 0) + 1
-      if inst.Status == status then ready = ready + 1 end
-    end
-    local parts = {}
-    for s, n in pairs(counts) do parts[#parts + 1] = s .. "=" .. n end
-    table.sort(parts)
-    say("waiting for %s: %s", status, table.concat(parts, " "))
-    if ready == #ids then return end
-    ecs.sleep(0.5)
-  end
+-- Waiting prints progress: each poll shows how many instances are in which state.
+local function progress(target)
+  return { interval = 0.5, call = { on_response = function(info)
+    say("polled %s for %s (attempt %d, %.0f ms)", info.action, target, info.attempt, info.latency * 1000)
+  end } }
 end
 
 ecs.run(function()
   say("client %s", tostring(client))
 
-  local sg = must("CreateSecurityGroup", {
-    RegionId = REGION, SecurityGroupName = "fleet-demo", Description = "lua-ecs fleet demo",
+  local sg = must(client:CreateSecurityGroup {
+    SecurityGroupName = "fleet-demo", Description = "lua-ecs fleet demo",
   }).SecurityGroupId
-  must("AuthorizeSecurityGroup", {
-    RegionId = REGION, SecurityGroupId = sg, IpProtocol = "tcp", PortRange = "22/22", SourceCidrIp = "0.0.0.0/0",
+  must(client:AuthorizeSecurityGroup {
+    SecurityGroupId = sg, IpProtocol = "tcp", PortRange = "22/22", SourceCidrIp = "0.0.0.0/0",
   })
   say("security group %s allows ssh", sg)
 
@@ -58,9 +45,9 @@ ecs.run(function()
   local launches = {}
   for b = 1, BATCHES do
     launches[b] = ecs.spawn(function()
-      local res = must("RunInstances", {
-        RegionId = REGION, ImageId = IMAGE, InstanceType = TYPE, SecurityGroupId = sg,
-        Amount = PER_BATCH, InstanceName = ("fleet-%d-"):format(b), UniqueSuffix = true,
+      local res = must(client:RunInstances {
+        ImageId = IMAGE, InstanceType = TYPE, SecurityGroupId = sg, Amount = PER_BATCH,
+        InstanceName = ("fleet-%d-"):format(b), UniqueSuffix = true,
         InstanceChargeType = "PostPaid", InternetMaxBandwidthOut = 1,
         Tag = { { Key = "batch", Value = tostring(b) } },
       })
@@ -70,45 +57,45 @@ ecs.run(function()
   end
   local ids = {}
   for _, t in ipairs(launches) do
-    for _, id in ipairs(assert(t:wait())) do ids[#ids + 1] = id end
+    for _, id in ipairs(must(t:wait())) do ids[#ids + 1] = id end
   end
-  say("%d instances launched", #ids)
-  wait_for(ids, "Running")
+  say("%d instances launched; waiting until they run", #ids)
+  must(client:wait_instances({ InstanceIds = ids, Status = "Running" }, progress("Running")))
+  say("all %d running", #ids)
 
-  must("TagResources", {
-    RegionId = REGION, ResourceType = "instance", ResourceId = ids,
+  must(client:TagResources {
+    ResourceType = "instance", ResourceId = ids,
     Tag = { { Key = "app", Value = "fleet-demo" }, { Key = "owner", Value = "lua-ecs" } },
   })
   say("tagged app=fleet-demo")
 
-  -- List the tagged fleet page by page, following NextToken.
-  local token, page, seen = nil, 0, 0
-  repeat
-    local res = must("DescribeInstances", {
-      RegionId = REGION, MaxResults = 10, NextToken = token,
-      Tag = { { Key = "app", Value = "fleet-demo" } },
-    })
-    page = page + 1
-    seen = seen + #res.Instances.Instance
-    local names = {}
-    for _, inst in ipairs(res.Instances.Instance) do names[#names + 1] = inst.InstanceName end
-    say("page %d: %s", page, table.concat(names, " "))
-    token = res.NextToken ~= "" and res.NextToken or nil
-  until not token
-  assert(seen == #ids, "listing missed instances")
+  -- List the tagged fleet, 5 a page: after the first page the others are
+  -- fetched concurrently, and the items still come out in order.
+  local names, pages = {}, 0
+  local lister = ecs.client {
+    region = client.region, endpoint = os.getenv("ECS_ENDPOINT"),
+    on_response = function() pages = pages + 1 end,
+  }
+  local filter = { PageSize = 5, Tag = { { Key = "app", Value = "fleet-demo" } } }
+  for inst in lister:paginate("DescribeInstances", filter, { mode = "page" }) do
+    names[#names + 1] = inst.InstanceName
+  end
+  say("listed %d instances in %d pages: %s", #names, pages, table.concat(names, " "))
+  assert(#names == #ids, "listing missed instances")
 
   -- Stop everything at once, then delete each instance concurrently.
-  must("StopInstances", { RegionId = REGION, InstanceId = ids })
-  wait_for(ids, "Stopped")
+  must(client:StopInstances { InstanceId = ids })
+  must(client:wait_instances({ InstanceIds = ids, Status = "Stopped" }, progress("Stopped")))
   local deletions = {}
   for i, id in ipairs(ids) do
-    deletions[i] = ecs.spawn(function() return must("DeleteInstance", { InstanceId = id }) end)
+    deletions[i] = ecs.spawn(function() return must(client:DeleteInstance { InstanceId = id }) end)
   end
-  for _, t in ipairs(deletions) do assert(t:wait()) end
+  for _, t in ipairs(deletions) do must(t:wait()) end
+  must(client:wait_instances({ InstanceIds = ids, Status = "Deleted" }, { interval = 0.5 }))
   say("deleted %d instances", #ids)
-  must("DeleteSecurityGroup", { RegionId = REGION, SecurityGroupId = sg })
+  must(client:DeleteSecurityGroup { SecurityGroupId = sg })
   say("deleted security group %s", sg)
 end)
 
 print(("\nsummary: %d instances launched in %d concurrent batches, run, tagged, listed, "
-  .. "stopped and deleted in %s"):format(BATCHES * PER_BATCH, BATCHES, elapsed():gsub("^%s+", "")))
+  .. "stopped and deleted in %.2fs"):format(BATCHES * PER_BATCH, BATCHES, ecs.now() - started))

@@ -13,6 +13,8 @@ local M = {
   spawn = scheduler.spawn,
   sleep = scheduler.sleep,
   is_error = errors.is,
+  -- Monotonic seconds, for timing scripts.
+  now = core.now,
 }
 
 --- ecs.client{ region = ..., ... } -> a client. See README.
