@@ -93,3 +93,106 @@ int ecs_l_backoff(lua_State *L)
     lua_pushnumber(L, ceiling * uniform(L));
     return 1;
 }
+
+/* The retry budget (the AWS SDKs' "standard" retry quota): every retry
+ * spends tokens, every success refunds a few; an empty budget means the
+ * service is failing and retrying would only add load. */
+#define BUDGET_CAPACITY 500
+#define BUDGET_RETRY_COST 5
+#define BUDGET_TIMEOUT_COST 10
+#define BUDGET_REFUND 1
+
+typedef struct {
+    double capacity, retry_cost, timeout_cost, refund, tokens;
+} retry_budget;
+
+static retry_budget *check_budget(lua_State *L)
+{
+    retry_budget *b = ecs_testudata(L, 1, ECS_RETRY_BUDGET_MT);
+    if (b == NULL)
+        luaL_argerror(L, 1, "retry budget expected");
+    return b;
+}
+
+/* t[name] as a finite number >= 0, or def when absent. */
+static double budget_field(lua_State *L, const char *name, double def)
+{
+    double v = def;
+    lua_getfield(L, 1, name);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "retry_budget: %s must be a number", name);
+        v = lua_tonumber(L, -1);
+        if (!(v >= 0) || !isfinite(v))
+            luaL_error(L, "retry_budget: %s must be a finite number >= 0", name);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+int ecs_l_retry_budget_new(lua_State *L)
+{
+    retry_budget cfg = { BUDGET_CAPACITY, BUDGET_RETRY_COST, BUDGET_TIMEOUT_COST, BUDGET_REFUND, 0 };
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        cfg.capacity = budget_field(L, "capacity", cfg.capacity);
+        cfg.retry_cost = budget_field(L, "retry_cost", cfg.retry_cost);
+        cfg.timeout_cost = budget_field(L, "timeout_cost", cfg.timeout_cost);
+        cfg.refund = budget_field(L, "refund", cfg.refund);
+    }
+    cfg.tokens = cfg.capacity; /* starts full */
+    retry_budget *b = ecs_newuserdata(L, sizeof *b);
+    *b = cfg;
+    ecs_setmetatable(L, ECS_RETRY_BUDGET_MT);
+    return 1;
+}
+
+static int budget_take(lua_State *L)
+{
+    static const char *const KINDS[] = { "retry", "timeout", NULL };
+    retry_budget *b = check_budget(L);
+    double cost = luaL_checkoption(L, 2, NULL, KINDS) ? b->timeout_cost : b->retry_cost;
+    int ok = b->tokens >= cost;
+    if (ok)
+        b->tokens -= cost;
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+static int budget_refund(lua_State *L)
+{
+    retry_budget *b = check_budget(L);
+    b->tokens += b->refund;
+    if (b->tokens > b->capacity)
+        b->tokens = b->capacity;
+    return 0;
+}
+
+static int budget_tokens(lua_State *L)
+{
+    lua_pushnumber(L, check_budget(L)->tokens);
+    return 1;
+}
+
+static int budget_tostring(lua_State *L)
+{
+    retry_budget *b = check_budget(L);
+    lua_pushfstring(L, "ecs.retry_budget (%f of %f tokens)", b->tokens, b->capacity);
+    return 1;
+}
+
+void ecs_retry_register(lua_State *L)
+{
+    static const luaL_Reg METHODS[] = {
+        { "take", budget_take }, { "refund", budget_refund }, { "tokens", budget_tokens },
+        { NULL, NULL },
+    };
+    if (luaL_newmetatable(L, ECS_RETRY_BUDGET_MT)) {
+        lua_newtable(L);
+        ecs_setfuncs(L, METHODS);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, budget_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+}

@@ -1,4 +1,5 @@
-/* Retry policy: which failures a resend can fix, and how long to wait. */
+/* Retry policy: which failures a resend can fix, how long to wait, and a
+ * budget that stops retry storms against a failing service. */
 #ifndef ECS_RETRY_H
 #define ECS_RETRY_H
 
@@ -8,5 +9,15 @@
 int ecs_l_classify(lua_State *L);
 /* core.backoff(attempt, throttled[, base[, cap]]) -> seconds (full jitter) */
 int ecs_l_backoff(lua_State *L);
+
+#define ECS_RETRY_BUDGET_MT "ecs.core.retry_budget"
+
+/* core.retry_budget{ capacity = 500, retry_cost = 5, timeout_cost = 10, refund = 1 }
+ *   b:take("retry"|"timeout") -> true (tokens deducted) or false (give up)
+ *   b:refund()  on a success: adds `refund`, up to capacity
+ *   b:tokens() -> tokens left */
+int ecs_l_retry_budget_new(lua_State *L);
+/* Registers the retry budget metatable; called once from luaopen_ecs_core. */
+void ecs_retry_register(lua_State *L);
 
 #endif
