@@ -1,0 +1,22 @@
+/* Client-side rate limiting: a token bucket per (endpoint, region, action)
+ * whose fill rate can adapt to throttling the way the AWS SDKs' "adaptive"
+ * retry mode does (CUBIC: multiplicative decrease on a throttle, cubic
+ * recovery on success). Pure arithmetic: the caller passes the time in. */
+#ifndef ECS_THROTTLE_H
+#define ECS_THROTTLE_H
+
+#include "compat.h"
+
+#define ECS_LIMITER_MT "ecs.core.limiter"
+
+/* core.limiter{ rate = n|nil, burst = n|nil, adaptive = true|false } -> limiter
+ *   l:acquire(now) -> seconds to wait before sending (the token is reserved)
+ *   l:observe(now, "ok"|"throttled"[, retry_after_seconds])
+ *   l:rate() -> fill rate (req/s) or nil when unlimited
+ *   l:state([now]) -> { rate, burst, tokens, measured_rate, last_max_rate,
+ *                       last_throttle, enabled } */
+int ecs_l_limiter_new(lua_State *L);
+/* Registers the limiter metatable; called once from luaopen_ecs_core. */
+void ecs_throttle_register(lua_State *L);
+
+#endif
