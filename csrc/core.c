@@ -2,7 +2,7 @@
 #include "compat.h"
 #include "encode.h"
 #include "flatten.h"
-#include "loop.h"
+#include "clock.h"
 #include "retry.h"
 #include "sign.h"
 #include "throttle.h"
@@ -10,6 +10,13 @@
 #ifndef ECS_VERSION
 #define ECS_VERSION "0.1.0"
 #endif
+
+/* core.now() -> monotonic seconds */
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, ecs_monotonic());
+    return 1;
+}
 
 static const luaL_Reg FUNCTIONS[] = {
     { "percent_encode", ecs_l_percent_encode },
@@ -19,8 +26,7 @@ static const luaL_Reg FUNCTIONS[] = {
     { "timestamp", ecs_l_timestamp },
     { "hmac", ecs_l_hmac },
     { "digest", ecs_l_digest },
-    { "loop", ecs_l_loop_new },
-    { "now", ecs_l_now },
+    { "now", l_now },
     { "classify", ecs_l_classify },
     { "backoff", ecs_l_backoff },
     { "retry_budget", ecs_l_retry_budget_new },
@@ -36,7 +42,6 @@ static const luaL_Reg FUNCTIONS[] = {
 
 ECS_EXPORT int luaopen_ecs_core(lua_State *L)
 {
-    ecs_loop_register(L);
     ecs_retry_register(L);
     ecs_throttle_register(L);
     lua_newtable(L);

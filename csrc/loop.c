@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "loop.h"
 
 #define MAX_EVENTS 256
@@ -54,12 +55,7 @@ typedef struct {
     int global_init; /* this loop holds a curl_global_init reference */
 } loop;
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define now_seconds ecs_monotonic
 
 /* ---- growable byte buffers ---- */
 
@@ -679,7 +675,7 @@ static int l_pending(lua_State *L)
     return 1;
 }
 
-int ecs_l_now(lua_State *L)
+static int l_now(lua_State *L)
 {
     lua_pushnumber(L, now_seconds());
     return 1;
@@ -783,11 +779,11 @@ static int l_gc(lua_State *L)
     return 0;
 }
 
-void ecs_loop_register(lua_State *L)
+static void loop_register(lua_State *L)
 {
     static const luaL_Reg METHODS[] = {
         { "submit", l_submit },   { "timer", l_timer }, { "run_once", l_run_once },
-        { "pending", l_pending }, { "now", ecs_l_now },     { "close", l_close },
+        { "pending", l_pending }, { "now", l_now },     { "close", l_close },
         { NULL, NULL },
     };
     if (luaL_newmetatable(L, ECS_LOOP_MT)) {
@@ -800,4 +796,27 @@ void ecs_loop_register(lua_State *L)
         lua_setfield(L, -2, "__tostring");
     }
     lua_pop(L, 1);
+}
+
+#if defined(_WIN32)
+#define ECS_EXPORT __declspec(dllexport)
+#else
+#define ECS_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* ecs.loop is a module of its own so that libcurl (and the thirty libraries
+ * it links) loads only when the first call is sent, not at require "ecs". */
+ECS_EXPORT int luaopen_ecs_loop(lua_State *L)
+{
+    static const luaL_Reg FUNCTIONS[] = {
+        { "new", ecs_l_loop_new },
+        { "now", l_now },
+        { NULL, NULL },
+    };
+    loop_register(L);
+    lua_newtable(L);
+    ecs_setfuncs(L, FUNCTIONS);
+    lua_pushstring(L, curl_version());
+    lua_setfield(L, -2, "curl_version");
+    return 1;
 }

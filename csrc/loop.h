@@ -9,11 +9,8 @@
 
 #define ECS_LOOP_MT "ecs.core.loop"
 
-/* core.loop() -> loop */
+/* The module ecs.loop: new() -> loop, now() -> monotonic seconds. */
 int ecs_l_loop_new(lua_State *L);
-/* core.now() -> monotonic seconds (also loop:now()) */
-int ecs_l_now(lua_State *L);
-/* Registers the loop metatable; called once from luaopen_ecs_core. */
-void ecs_loop_register(lua_State *L);
+int luaopen_ecs_loop(lua_State *L);
 
 #endif

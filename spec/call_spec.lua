@@ -142,11 +142,30 @@ describe("client:call", function()
     it("resends after a lost reply only when the call is idempotent", function()
       fault { action = "DescribeRegions", kind = "lost", count = 1 }
       assert.is_table(client():call("DescribeRegions", {}))
-      fault { action = "CreateSecurityGroup", kind = "lost", count = 1 }
-      local _, err = client():call("CreateSecurityGroup", { RegionId = "cn-hangzhou" })
+      -- ModifyInstanceAttribute takes no ClientToken: a lost reply is final.
+      fault { action = "ModifyInstanceAttribute", kind = "lost", count = 1 }
+      local _, err = client():call("ModifyInstanceAttribute", { InstanceId = "i-x", InstanceName = "n" })
       assert.are.equal("Transport.Reset", err.code)
       assert.is_false(err.retryable)
       assert.are.equal(1, err.attempts)
+    end)
+
+    it("adds one ClientToken to actions that take one, kept across retries", function()
+      fault { action = "CreateSecurityGroup", kind = "lost", count = 1 }
+      local attempts = 0
+      local res = assert(client { on_response = function() attempts = attempts + 1 end }
+        :call("CreateSecurityGroup", { RegionId = "cn-hangzhou" }))
+      assert.are.equal(2, attempts)
+      assert.are.equal(1, emu.stats().created.securitygroup)
+      assert.are.equal(1, emu.stats().client_token_replays)
+      local token = emu.last("CreateSecurityGroup").params.ClientToken
+      assert.matches("^%x+%-%x+%-4%x+%-%x+%-%x+$", token)
+      assert.is_string(res.SecurityGroupId)
+      -- A caller's own token is kept; actions without ClientToken get none.
+      assert(client():call("CreateSecurityGroup", { RegionId = "cn-hangzhou", ClientToken = "mine-1" }))
+      assert.are.equal("mine-1", emu.last("CreateSecurityGroup").params.ClientToken)
+      assert(client():call("DescribeRegions", {}))
+      assert.is_nil(emu.last("DescribeRegions").params.ClientToken)
     end)
   end)
 

@@ -350,6 +350,15 @@ function Client:call(action, params, opts)
   if not task then
     return scheduler.run(self.call, self, action, params, opts)
   end
+  -- An action that takes a ClientToken gets one when the caller gave none,
+  -- the same for every retry: a lost reply never creates a thing twice.
+  if params == nil or params.ClientToken == nil then
+    local shape = require("ecs.api").action(action)
+    if shape and shape.client_token then
+      params = util.copy(params)
+      params.ClientToken = core.nonce()
+    end
+  end
   acquire(self, task)
   local ok, result, err = pcall(send, self, action, params, settings)
   release(self)

@@ -264,7 +264,7 @@ end
 -- a free loopback port for CLI specs
 function M.free_port()
   for _ = 1, 50 do
-    local port = math.random(40000, 59000)
+    local port = math.random(20000, 32000) -- below the kernel's ephemeral range
     local _, rc = M.sh("(exec 3<>/dev/tcp/127.0.0.1/" .. port .. ") 2>/dev/null")
     if rc ~= 0 then return port end
   end

@@ -19,7 +19,7 @@ function M.start(replies)
   assert(sh("mkdir -p '" .. prefix .. "/logs'"))
   local port
   for _ = 1, 50 do
-    port = math.random(20000, 39999)
+    port = math.random(20000, 32000) -- below the kernel's ephemeral range
     local _, rc = sh("(exec 3<>/dev/tcp/127.0.0.1/" .. port .. ") 2>/dev/null")
     if rc ~= 0 then break end
   end

@@ -1,18 +1,18 @@
--- The libcurl transport: the scheduler's view of ecs.core's event loop.
+-- The libcurl transport: the scheduler's view of the ecs.loop event loop.
 -- Interface (shared with the OpenResty transport):
 --   submit(request, on_done)  request = { method, url, headers, body,
 --                             timeout, connect_timeout, ca_file, verify_tls };
 --                             on_done(response) once, with { status, headers,
 --                             body, latency } or { error_code, error, maybe_sent }
 --   timer(seconds, on_fire) -> id,  cancel(id),  run_once([max_wait]),  pending()
-local core = require "ecs.core"
+local loop_module = require "ecs.loop"
 
 local M = {}
 local Transport = {}
 Transport.__index = Transport
 
 function M.new()
-  return setmetatable({ loop = core.loop(), callbacks = {} }, Transport)
+  return setmetatable({ loop = loop_module.new(), callbacks = {} }, Transport)
 end
 
 function Transport:submit(request, on_done)
