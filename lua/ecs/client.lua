@@ -36,6 +36,7 @@ local CALL_OPTIONS = {
   ca_file = is_string,
   verify_tls = is_boolean,
   on_response = is_function,
+  deadline = is_seconds,
 }
 local OPTIONS = {
   region = is_string,
@@ -49,6 +50,14 @@ local OPTIONS = {
   api_version = is_string,
   user_agent = is_string,
   max_concurrency = is_count,
+  adaptive = is_boolean,
+  rate_limits = function(v)
+    if type(v) ~= "table" then return false end
+    for k, r in pairs(v) do
+      if type(k) ~= "string" or type(r) ~= "number" or r <= 0 or r == math.huge then return false end
+    end
+    return true
+  end,
 }
 for name, check in pairs(CALL_OPTIONS) do OPTIONS[name] = check end
 local OPTION_HINTS = {
@@ -56,7 +65,9 @@ local OPTION_HINTS = {
   method = "'GET' or 'POST'",
   timeout = "seconds > 0", connect_timeout = "seconds > 0",
   max_attempts = "an integer >= 1", max_concurrency = "an integer >= 1",
-  verify_tls = "a boolean", on_response = "a function",
+  verify_tls = "a boolean", on_response = "a function", adaptive = "a boolean",
+  deadline = "seconds > 0",
+  rate_limits = "a table of action name (or 'default') -> requests per second",
 }
 
 -- Defaults a user expects; each is overridable per client, the call ones per call.
@@ -116,6 +127,10 @@ function M.new(opts, getenv)
     verify_tls = opts.verify_tls == nil and M.DEFAULTS.verify_tls or opts.verify_tls,
     ca_file = opts.ca_file,
     on_response = opts.on_response,
+    rate_limits = opts.rate_limits,
+    adaptive = opts.adaptive ~= false,
+    deadline = opts.deadline,
+    retry_budget = core.retry_budget {},
     in_flight = 0,
     queue = { head = 1, tail = 0 },
   }, Client)
@@ -246,32 +261,74 @@ local function outcome(action, params, response, idempotent)
   return nil, errors.response(action, status, response.headers, body, decoded, idempotent)
 end
 
+-- Rate limiters, one per (endpoint, region, account, action) for the whole
+-- process, so that every client and task of a script shares the account's
+-- quota. The first client to use a key sets its configured rate.
+local limiters = {}
+local function limiter_for(self, action)
+  local key = self.endpoint .. "\0" .. (self.region or "") .. "\0" .. secrets[self].access_key_id
+    .. "\0" .. action
+  local limiter = limiters[key]
+  if not limiter then
+    local limits = self.rate_limits
+    local rate = limits and (limits[action] or limits.default)
+    limiter = core.limiter { rate = rate, adaptive = self.adaptive }
+    limiters[key] = limiter
+  end
+  return limiter
+end
+
 local function send(self, action, params, settings)
   local idempotent = is_idempotent(action, params)
   local hook = settings.on_response
+  local limiter = limiter_for(self, action)
+  local deadline = settings.deadline and core.now() + settings.deadline
+  local task = scheduler.current()
+  local transport = scheduler.transport()
+  local function on_done(response) scheduler.wake(task, response) end
   local attempt = 0
   while true do
     attempt = attempt + 1
+    -- The limiter reserves a send time; waiting for it yields to other tasks.
+    local reserved = core.now()
+    local wait = limiter:acquire(reserved)
+    if wait > 0 then scheduler.sleep(wait) end
     local req = self:prepare(action, params) -- fresh nonce and timestamp
-    req.timeout, req.connect_timeout = settings.timeout, settings.connect_timeout
+    local timeout = settings.timeout
+    if deadline then timeout = math.max(0.001, math.min(timeout, deadline - core.now())) end
+    req.timeout, req.connect_timeout = timeout, settings.connect_timeout
     req.ca_file, req.verify_tls = settings.ca_file, settings.verify_tls
-    local task = scheduler.current()
-    scheduler.transport():submit(req, function(response) scheduler.wake(task, response) end)
+    transport:submit(req, on_done)
     local response = scheduler.suspend()
     local result, err = outcome(action, params, response, idempotent)
+    if response.status then
+      limiter:observe(core.now(), err and err.throttled and "throttled" or "ok", err and err.retry_after, reserved)
+    end
     if hook then
       hook {
         action = action, attempt = attempt, latency = response.latency,
         status = response.status, request_id = result and type(result) == "table"
           and result.RequestId or (err and err.request_id),
-        code = err and err.code, retryable = err and err.retryable,
+        code = err and err.code, retryable = err and err.retryable, throttled = err and err.throttled,
       }
     end
-    if result ~= nil then return result end
+    if result ~= nil then
+      self.retry_budget:refund()
+      return result
+    end
     err.attempts = attempt
     if not err.retryable or attempt >= settings.max_attempts then return nil, err end
     local delay = core.backoff(attempt, err.throttled)
     if err.retry_after and err.retry_after > delay then delay = err.retry_after end
+    if deadline and core.now() + delay >= deadline then
+      err.deadline_exceeded = true
+      return nil, err
+    end
+    -- The budget stops retry storms against a service that keeps failing.
+    if not self.retry_budget:take(err.code == "Transport.Timeout" and "timeout" or "retry") then
+      err.retry_budget_exhausted = true
+      return nil, err
+    end
     scheduler.sleep(delay)
   end
 end

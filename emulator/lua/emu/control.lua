@@ -93,6 +93,10 @@ function M.handle()
         if k == "speed" then
           if type(v) ~= "number" or v < 0 then return reply(400, { error = "speed must be a number >= 0" }) end
           upd.speed = v
+        elseif k == "seed" then
+          -- Reseeds this worker's generator: fault sequences repeat for tests.
+          if type(v) ~= "number" or v % 1 ~= 0 then return reply(400, { error = "seed must be an integer" }) end
+          math.randomseed(v)
         elseif k == "nonce_check" or k == "timestamp_check" then
           if type(v) ~= "boolean" then return reply(400, { error = k .. " must be true or false" }) end
           upd[k] = v
