@@ -28,6 +28,8 @@ typedef struct transfer {
     double started;
     CURLcode result;
     int overflow;
+    int configured; /* the constant options are set */
+    int custom_ca;  /* CURLOPT_CAINFO was set */
     struct transfer *next; /* in the completed or free list */
     struct transfer *prev_active, *next_active; /* while inside curl */
 } transfer;
@@ -53,7 +55,15 @@ typedef struct {
     size_t ntimers, timers_cap;
     int closed;
     int global_init; /* this loop holds a curl_global_init reference */
+    /* Interest registered in epoll per socket (0: not registered). A socket
+     * curl stops watching (an idle kept-alive connection) stays registered,
+     * PARKED, so reusing it costs no epoll_ctl; the close callback forgets
+     * it, since the kernel drops a closed socket from epoll by itself. */
+    uint32_t *fd_state;
+    size_t fd_cap;
 } loop;
+
+#define PARKED 0x80000000u
 
 #define now_seconds ecs_monotonic
 
@@ -169,27 +179,67 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+static uint32_t *fd_slot(loop *lp, curl_socket_t s)
+{
+    if (s < 0)
+        return NULL;
+    if ((size_t)s >= lp->fd_cap) {
+        size_t cap = lp->fd_cap ? lp->fd_cap : 64;
+        while (cap <= (size_t)s)
+            cap *= 2;
+        uint32_t *p = realloc(lp->fd_state, cap * sizeof *p);
+        if (p == NULL)
+            return NULL;
+        memset(p + lp->fd_cap, 0, (cap - lp->fd_cap) * sizeof *p);
+        lp->fd_state = p;
+        lp->fd_cap = cap;
+    }
+    return &lp->fd_state[s];
+}
+
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     loop *lp = userp;
     (void)easy;
+    (void)socketp;
+    uint32_t *state = fd_slot(lp, s);
+    if (state == NULL)
+        return -1;
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.data.fd = s;
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(lp->epfd, EPOLL_CTL_DEL, s, &ev);
+        if (*state == EPOLLIN) {
+            *state |= PARKED; /* an idle socket with nothing to read stays quiet */
+        } else if (*state) {
+            epoll_ctl(lp->epfd, EPOLL_CTL_DEL, s, &ev);
+            *state = 0;
+        }
         return 0;
     }
-    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    /* socketp marks sockets already in the epoll set. */
-    if (socketp == NULL) {
-        if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
-            epoll_ctl(lp->epfd, EPOLL_CTL_MOD, s, &ev);
-        curl_multi_assign(lp->multi, s, lp);
-    } else if (epoll_ctl(lp->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
-        epoll_ctl(lp->epfd, EPOLL_CTL_ADD, s, &ev);
+    uint32_t want = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    if ((*state & ~PARKED) == want && *state) {
+        *state = want; /* unparked, same interest: nothing to tell the kernel */
+        return 0;
     }
+    ev.events = want;
+    int op = *state ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(lp->epfd, op, s, &ev) != 0) {
+        op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (epoll_ctl(lp->epfd, op, s, &ev) != 0)
+            return -1;
+    }
+    *state = want;
     return 0;
+}
+
+/* Every socket libcurl closes passes here, so that its epoll state is forgotten. */
+static int on_close_socket(void *userp, curl_socket_t s)
+{
+    loop *lp = userp;
+    if (s >= 0 && (size_t)s < lp->fd_cap)
+        lp->fd_state[s] = 0;
+    return close(s);
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -226,7 +276,13 @@ static void transfer_recycle(loop *lp, transfer *t)
         transfer_destroy(t);
         return;
     }
-    curl_easy_reset(t->easy);
+    /* Options stay set for the next transfer; submit overwrites the
+     * per-request ones. A handle that had a CA file set starts over. */
+    if (t->custom_ca) {
+        curl_easy_reset(t->easy);
+        t->configured = 0;
+        t->custom_ca = 0;
+    }
     t->next = lp->free;
     lp->free = t;
     lp->free_count++;
@@ -352,24 +408,31 @@ static int l_submit(lua_State *L)
     }
     t->headers = list = n;
 
-    SETOPT(t, CURLOPT_SHARE, lp->share);
+    if (!t->configured) {
+        SETOPT(t, CURLOPT_SHARE, lp->share);
+        SETOPT(t, CURLOPT_WRITEFUNCTION, on_body);
+        SETOPT(t, CURLOPT_WRITEDATA, t);
+        SETOPT(t, CURLOPT_HEADERFUNCTION, on_header);
+        SETOPT(t, CURLOPT_HEADERDATA, t);
+        SETOPT(t, CURLOPT_PRIVATE, t);
+        SETOPT(t, CURLOPT_NOSIGNAL, 1L);
+        SETOPT(t, CURLOPT_TCP_KEEPALIVE, 1L);
+        SETOPT(t, CURLOPT_ACCEPT_ENCODING, "");
+        SETOPT(t, CURLOPT_PROTOCOLS_STR, "http,https");
+        SETOPT(t, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+        SETOPT(t, CURLOPT_CLOSESOCKETDATA, lp);
+        t->configured = 1;
+    }
     SETOPT(t, CURLOPT_URL, url);
     SETOPT(t, CURLOPT_HTTPHEADER, t->headers);
-    SETOPT(t, CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(t, CURLOPT_WRITEDATA, t);
-    SETOPT(t, CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(t, CURLOPT_HEADERDATA, t);
-    SETOPT(t, CURLOPT_PRIVATE, t);
-    SETOPT(t, CURLOPT_NOSIGNAL, 1L);
     SETOPT(t, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000.0));
     SETOPT(t, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000.0));
     SETOPT(t, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
     SETOPT(t, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
-    SETOPT(t, CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(t, CURLOPT_ACCEPT_ENCODING, "");
-    SETOPT(t, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (ca_file)
+    if (ca_file) {
+        t->custom_ca = 1;
         SETOPT(t, CURLOPT_CAINFO, ca_file);
+    }
     if (strcmp(method, "POST") == 0) {
         /* Own copy: the Lua string may be collected before the send ends. */
         t->request_body.len = 0;
@@ -490,52 +553,10 @@ static void collect_completions(loop *lp)
     }
 }
 
-/* Parses the raw header block into a table of lower-case names; repeated
- * headers are joined with ", " as HTTP allows. */
-static void push_headers(lua_State *L, const bytes *head)
-{
-    lua_newtable(L);
-    if (head->len == 0)
-        return;
-    const char *p = head->data, *end = head->data + head->len;
-    /* Skip the status line. */
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    p = eol ? eol + 1 : end;
-    luaL_Buffer b;
-    while (p < end) {
-        eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol ? eol : end;
-        const char *colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon && colon > p) {
-            luaL_buffinit(L, &b);
-            for (const char *c = p; c < colon; c++) {
-                char ch = *c;
-                luaL_addchar(&b, (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch);
-            }
-            luaL_pushresult(&b);
-            const char *v = colon + 1, *ve = line_end;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            lua_pushvalue(L, -1);
-            lua_rawget(L, -3);
-            if (lua_isstring(L, -1)) {
-                lua_pushliteral(L, ", ");
-                lua_pushlstring(L, v, (size_t)(ve - v));
-                lua_concat(L, 3);
-            } else {
-                lua_pop(L, 1);
-                lua_pushlstring(L, v, (size_t)(ve - v));
-            }
-            lua_rawset(L, -3);
-        }
-        p = eol ? eol + 1 : end;
-    }
-}
-
 /* One completed transfer as a Lua table:
- * { id, status, headers, body, latency } or { id, error_code, error, maybe_sent, latency } */
+ * { id, status, head, body, latency } or { id, error_code, error, maybe_sent, latency }
+ * head is the raw header block: most replies never need a header, so none is
+ * parsed here (ecs.errors reads the one it needs). */
 static void push_completion(lua_State *L, loop *lp, transfer *t, double now)
 {
     lua_createtable(L, 0, 6);
@@ -548,8 +569,8 @@ static void push_completion(lua_State *L, loop *lp, transfer *t, double now)
     if (t->result == CURLE_OK && status > 0) {
         lua_pushinteger(L, status);
         lua_setfield(L, -2, "status");
-        push_headers(L, &t->head);
-        lua_setfield(L, -2, "headers");
+        lua_pushlstring(L, t->head.data ? t->head.data : "", t->head.len);
+        lua_setfield(L, -2, "head");
         lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
         lua_setfield(L, -2, "body");
     } else {
@@ -622,6 +643,16 @@ static int l_run_once(lua_State *L)
         return luaL_error(L, "run_once: epoll_wait failed: %s", strerror(errno));
     int running;
     for (int i = 0; i < n; i++) {
+        int fd = events[i].data.fd;
+        if (fd >= 0 && (size_t)fd < lp->fd_cap && (lp->fd_state[fd] & PARKED)) {
+            /* The server closed an idle connection: stop watching it; curl
+             * notices when it next tries the connection. */
+            struct epoll_event ev;
+            memset(&ev, 0, sizeof ev);
+            epoll_ctl(lp->epfd, EPOLL_CTL_DEL, fd, &ev);
+            lp->fd_state[fd] = 0;
+            continue;
+        }
         int flags = 0;
         if (events[i].events & EPOLLIN)
             flags |= CURL_CSELECT_IN;
@@ -629,11 +660,11 @@ static int l_run_once(lua_State *L)
             flags |= CURL_CSELECT_OUT;
         if (events[i].events & (EPOLLERR | EPOLLHUP))
             flags |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(lp->multi, events[i].data.fd, flags, &running);
+        curl_multi_socket_action(lp->multi, fd, flags, &running);
     }
-    now = now_seconds();
-    drive_timeout(lp, now);
+    drive_timeout(lp, now_seconds());
     collect_completions(lp);
+    now = now_seconds(); /* after the work above, so latencies include it */
 
     lua_newtable(L);
     int count = 0;
@@ -709,6 +740,9 @@ static void loop_close(loop *lp)
     if (lp->epfd >= 0)
         close(lp->epfd);
     free(lp->timers);
+    free(lp->fd_state);
+    lp->fd_state = NULL;
+    lp->fd_cap = 0;
     if (lp->global_init)
         curl_global_cleanup();
     lp->global_init = 0;

@@ -258,7 +258,7 @@ local function outcome(action, params, response, idempotent)
   if status >= 200 and status < 300 and type(decoded) == "table" then
     return integers(decoded, 0)
   end
-  return nil, errors.response(action, status, response.headers, body, decoded, idempotent)
+  return nil, errors.response(action, status, response.head, body, decoded, idempotent)
 end
 
 -- Rate limiters, one per (endpoint, region, account, action) for the whole

@@ -52,10 +52,10 @@ local function snippet(body)
   return body
 end
 
---- The error for an HTTP response: `decoded` is the JSON body when it was
+--- The error for an HTTP response (head: its raw header block): `decoded` is the JSON body when it was
 --- JSON. A 2xx whose body could not be read is a BadResponse too; since the
 --- request did arrive, that is resent only for an idempotent call.
-function M.response(action, status, headers, body, decoded, idempotent)
+function M.response(action, status, head, body, decoded, idempotent)
   local err
   if type(decoded) == "table" and decoded.Code == "SignatureNonceUsed" then
     -- Every attempt has a fresh nonce, so the service saw this very request
@@ -88,7 +88,7 @@ function M.response(action, status, headers, body, decoded, idempotent)
       action = action,
     }
   end
-  local retry_after = headers and tonumber(headers["x-acs-retry-after"])
+  local retry_after = head and tonumber(head:lower():match("\nx%-acs%-retry%-after:%s*(%d+)"))
   if retry_after then err.retry_after = retry_after / 1000 end
   return classify(err, true, idempotent)
 end

@@ -2,8 +2,9 @@
 -- Interface (shared with the OpenResty transport):
 --   submit(request, on_done)  request = { method, url, headers, body,
 --                             timeout, connect_timeout, ca_file, verify_tls };
---                             on_done(response) once, with { status, headers,
---                             body, latency } or { error_code, error, maybe_sent }
+--                             on_done(response) once, with { status, head (the
+--                             raw header block), body, latency } or
+--                             { error_code, error, maybe_sent, latency }
 --   timer(seconds, on_fire) -> id,  cancel(id),  run_once([max_wait]),  pending()
 local loop_module = require "ecs.loop"
 
