@@ -22,6 +22,7 @@ static const luaL_Reg FUNCTIONS[] = {
     { "percent_encode", ecs_l_percent_encode },
     { "flatten", ecs_l_flatten },
     { "sign", ecs_l_sign },
+    { "signer", ecs_l_signer_new },
     { "nonce", ecs_l_nonce },
     { "timestamp", ecs_l_timestamp },
     { "hmac", ecs_l_hmac },
@@ -43,6 +44,8 @@ static const luaL_Reg FUNCTIONS[] = {
 ECS_EXPORT int luaopen_ecs_core(lua_State *L)
 {
     ecs_retry_register(L);
+    ecs_sign_register(L);
+    ecs_flat_register(L);
     ecs_throttle_register(L);
     lua_newtable(L);
     ecs_setfuncs(L, FUNCTIONS);

@@ -7,38 +7,89 @@
 
 #define MAX_DEPTH 16
 #define MAX_PATH 512
+#define FLAT_MT "ecs.core.flat"
 
 typedef struct {
     lua_State *L;
-    int holder;
+    ecs_flat *flat;
     char path[MAX_PATH];
     size_t path_len;
     const void *ancestors[MAX_DEPTH];
     int depth;
 } walker;
 
-int ecs_flat_begin(lua_State *L)
+static void *grow(lua_State *L, void *p, size_t *cap, size_t need, size_t size)
 {
-    lua_newtable(L);
-    return lua_gettop(L);
+    if (need <= *cap)
+        return p;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(p, n * size);
+    if (q == NULL)
+        luaL_error(L, "out of memory flattening parameters");
+    *cap = n;
+    return q;
 }
 
-static void push_pair(lua_State *L, int holder, int priority)
+static size_t put_bytes(lua_State *L, ecs_flat *f, const char *p, size_t n)
 {
-    /* Stack: ... key value. Stored as consecutive triples. */
-    int n = (int)ecs_rawlen(L, holder);
-    lua_rawseti(L, holder, n + 2);
-    lua_rawseti(L, holder, n + 1);
-    lua_pushinteger(L, priority);
-    lua_rawseti(L, holder, n + 3);
+    f->bytes = grow(L, f->bytes, &f->cap, f->len + n + 1, 1);
+    size_t off = f->len;
+    memcpy(f->bytes + off, p, n);
+    f->len += n;
+    f->bytes[f->len++] = '\0';
+    return off;
 }
 
-void ecs_flat_add(lua_State *L, int holder, const char *key, const char *value,
-                  size_t value_len, int priority)
+void ecs_flat_add(lua_State *L, ecs_flat *f, const char *key, size_t key_len,
+                  const char *value, size_t value_len, int priority)
 {
-    lua_pushstring(L, key);
-    lua_pushlstring(L, value, value_len);
-    push_pair(L, holder, priority);
+    f->items = grow(L, f->items, &f->items_cap, f->count + 1, sizeof *f->items);
+    ecs_flat_item *it = &f->items[f->count];
+    it->key_off = put_bytes(L, f, key, key_len);
+    it->key_len = key_len;
+    it->value_off = put_bytes(L, f, value, value_len);
+    it->value_len = value_len;
+    it->priority = priority;
+    f->count++;
+}
+
+void ecs_flat_reset(ecs_flat *f)
+{
+    f->len = 0;
+    f->count = 0;
+}
+
+void ecs_flat_release(ecs_flat *f)
+{
+    free(f->bytes);
+    free(f->items);
+    free(f->sorted);
+    memset(f, 0, sizeof *f);
+}
+
+static int flat_gc(lua_State *L)
+{
+    ecs_flat_release(luaL_checkudata(L, 1, FLAT_MT));
+    return 0;
+}
+
+ecs_flat *ecs_flat_push(lua_State *L)
+{
+    ecs_flat *f = ecs_newuserdata(L, sizeof *f);
+    memset(f, 0, sizeof *f);
+    ecs_setmetatable(L, FLAT_MT);
+    return f;
+}
+
+void ecs_flat_register(lua_State *L)
+{
+    if (luaL_newmetatable(L, FLAT_MT)) {
+        lua_pushcfunction(L, flat_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
 }
 
 static void path_error(walker *w, const char *what)
@@ -68,8 +119,13 @@ static void path_pop(walker *w, size_t old)
     w->path[old] = '\0';
 }
 
+static void emit_text(walker *w, const char *v)
+{
+    ecs_flat_add(w->L, w->flat, w->path, w->path_len, v, strlen(v), 1);
+}
+
 /* Shortest decimal form that reads back as the same double. */
-static void push_float(walker *w, double d)
+static void emit_float(walker *w, double d)
 {
     char tmp[32];
     if (isnan(d) || isinf(d))
@@ -79,18 +135,20 @@ static void push_float(walker *w, double d)
         if (strtod(tmp, NULL) == d)
             break;
     }
-    lua_pushstring(w->L, tmp);
+    emit_text(w, tmp);
 }
 
 static void walk_value(walker *w, int idx);
 
+/* Adds the current path with the string on top of the stack, and pops it. */
 static void emit_leaf(walker *w)
 {
-    /* Stack: ... value-string */
-    lua_pushlstring(w->L, w->path, w->path_len);
-    lua_insert(w->L, -2);
-    push_pair(w->L, w->holder, 1);
+    size_t n;
+    const char *v = lua_tolstring(w->L, -1, &n);
+    ecs_flat_add(w->L, w->flat, w->path, w->path_len, v, n, 1);
+    lua_pop(w->L, 1);
 }
+
 
 static void walk_table(walker *w, int idx)
 {
@@ -167,15 +225,13 @@ static void walk_value(walker *w, int idx)
         if (ecs_tointeger(L, idx, &i)) {
             char num[24];
             snprintf(num, sizeof num, "%lld", i);
-            lua_pushstring(L, num);
+            emit_text(w, num);
         } else {
-            push_float(w, (double)lua_tonumber(L, idx));
+            emit_float(w, (double)lua_tonumber(L, idx));
         }
-        emit_leaf(w);
         break;
     case LUA_TBOOLEAN:
-        lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
-        emit_leaf(w);
+        emit_text(w, lua_toboolean(L, idx) ? "true" : "false");
         break;
     case LUA_TTABLE:
         walk_table(w, idx);
@@ -189,11 +245,11 @@ static void walk_value(walker *w, int idx)
     }
 }
 
-void ecs_flat_table(lua_State *L, int holder, int params_idx)
+void ecs_flat_table(lua_State *L, ecs_flat *f, int params_idx)
 {
     walker w;
     w.L = L;
-    w.holder = holder;
+    w.flat = f;
     w.path[0] = '\0';
     w.path_len = 0;
     w.depth = 0;
@@ -222,28 +278,24 @@ static int compare_params(const void *a, const void *b)
     return y->priority - x->priority; /* caller's first */
 }
 
-const ecs_param *ecs_flat_finish(lua_State *L, int holder, size_t *count)
+const ecs_param *ecs_flat_finish(lua_State *L, ecs_flat *f, size_t *count)
 {
-    size_t triples = ecs_rawlen(L, holder) / 3;
-    ecs_param *p = ecs_newuserdata(L, (triples ? triples : 1) * sizeof *p);
-    /* Keep the array alive with the strings it points into. */
-    lua_setfield(L, holder, "pairs");
-    lua_getfield(L, holder, "pairs");
-    p = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    for (size_t i = 0; i < triples; i++) {
-        lua_rawgeti(L, holder, (int)(3 * i + 1));
-        p[i].key = lua_tolstring(L, -1, &p[i].key_len);
-        lua_rawgeti(L, holder, (int)(3 * i + 2));
-        p[i].value = lua_tolstring(L, -1, &p[i].value_len);
-        lua_rawgeti(L, holder, (int)(3 * i + 3));
-        p[i].priority = (int)lua_tointeger(L, -1);
-        lua_pop(L, 3);
+    size_t n = f->count;
+    f->sorted = grow(L, f->sorted, &f->sorted_cap, n ? n : 1, sizeof *f->sorted);
+    ecs_param *p = f->sorted;
+    /* The bytes no longer move: point into them. */
+    for (size_t i = 0; i < n; i++) {
+        const ecs_flat_item *it = &f->items[i];
+        p[i].key = f->bytes + it->key_off;
+        p[i].key_len = it->key_len;
+        p[i].value = f->bytes + it->value_off;
+        p[i].value_len = it->value_len;
+        p[i].priority = it->priority;
     }
-    if (triples > 1)
-        qsort(p, triples, sizeof *p, compare_params);
+    if (n > 1)
+        qsort(p, n, sizeof *p, compare_params);
     size_t out = 0;
-    for (size_t i = 0; i < triples; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (out > 0 && p[out - 1].key_len == p[i].key_len &&
             memcmp(p[out - 1].key, p[i].key, p[i].key_len) == 0) {
             if (p[i].priority == p[out - 1].priority)
@@ -261,10 +313,10 @@ const ecs_param *ecs_flat_finish(lua_State *L, int holder, size_t *count)
 int ecs_l_flatten(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    int holder = ecs_flat_begin(L);
-    ecs_flat_table(L, holder, 1);
+    ecs_flat *f = ecs_flat_push(L);
+    ecs_flat_table(L, f, 1);
     size_t n;
-    const ecs_param *p = ecs_flat_finish(L, holder, &n);
+    const ecs_param *p = ecs_flat_finish(L, f, &n);
     lua_createtable(L, 0, (int)n);
     for (size_t i = 0; i < n; i++) {
         lua_pushlstring(L, p[i].key, p[i].key_len);

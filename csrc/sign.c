@@ -3,8 +3,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "encode.h"
@@ -165,7 +168,28 @@ typedef struct {
     const char *key_id, *secret, *token, *timestamp, *nonce;
     size_t secret_len;
     int v3, post;
+    EVP_MAC_CTX *mac; /* a signer's keyed HMAC, or NULL for a one-shot HMAC */
+    ecs_flat *flat;   /* where the request's pairs are built */
 } sign_spec;
+
+#define SIGNER_MT "ecs.core.signer"
+
+/* HMAC of msg with the request's key: the signer's prepared context when
+ * there is one (no algorithm lookup, no key schedule per call). */
+static void sign_mac(lua_State *L, const sign_spec *s, const char *key, size_t key_len,
+                     const char *msg, size_t msg_len, unsigned char *out, unsigned int *out_len)
+{
+    if (s->mac == NULL) {
+        hmac_raw(L, s->v3 ? EVP_sha256() : EVP_sha1(), key, key_len, msg, msg_len, out, out_len);
+        return;
+    }
+    size_t n = 0;
+    if (EVP_MAC_init(s->mac, NULL, 0, NULL) != 1 ||
+        EVP_MAC_update(s->mac, (const unsigned char *)msg, msg_len) != 1 ||
+        EVP_MAC_final(s->mac, out, &n, EVP_MAX_MD_SIZE) != 1)
+        luaL_error(L, "sign: OpenSSL EVP_MAC failed");
+    *out_len = (unsigned int)n;
+}
 
 static const char *field_string(lua_State *L, int t, const char *name,
                                 int required, size_t *len)
@@ -248,23 +272,29 @@ static void set_header(lua_State *L, int headers, const char *name, const char *
 }
 
 /* Fills req and leaves the string-to-sign and the canonical query on the stack. */
+static void add_default(lua_State *L, ecs_flat *f, const char *key, const char *value)
+{
+    ecs_flat_add(L, f, key, strlen(key), value, strlen(value), 0);
+}
+
 static void sign_v1(lua_State *L, const sign_spec *s, int params, int req, int headers)
 {
-    int holder = ecs_flat_begin(L);
+    ecs_flat *f = s->flat;
+    ecs_flat_reset(f);
     if (params)
-        ecs_flat_table(L, holder, params);
-    ecs_flat_add(L, holder, "Format", "JSON", 4, 0);
-    ecs_flat_add(L, holder, "Version", s->api_version, strlen(s->api_version), 0);
-    ecs_flat_add(L, holder, "Action", s->action, strlen(s->action), 0);
-    ecs_flat_add(L, holder, "AccessKeyId", s->key_id, strlen(s->key_id), 0);
-    ecs_flat_add(L, holder, "SignatureMethod", "HMAC-SHA1", 9, 0);
-    ecs_flat_add(L, holder, "SignatureVersion", "1.0", 3, 0);
-    ecs_flat_add(L, holder, "SignatureNonce", s->nonce, strlen(s->nonce), 0);
-    ecs_flat_add(L, holder, "Timestamp", s->timestamp, strlen(s->timestamp), 0);
+        ecs_flat_table(L, f, params);
+    add_default(L, f, "Format", "JSON");
+    add_default(L, f, "Version", s->api_version);
+    add_default(L, f, "Action", s->action);
+    add_default(L, f, "AccessKeyId", s->key_id);
+    add_default(L, f, "SignatureMethod", "HMAC-SHA1");
+    add_default(L, f, "SignatureVersion", "1.0");
+    add_default(L, f, "SignatureNonce", s->nonce);
+    add_default(L, f, "Timestamp", s->timestamp);
     if (s->token)
-        ecs_flat_add(L, holder, "SecurityToken", s->token, strlen(s->token), 0);
+        add_default(L, f, "SecurityToken", s->token);
     size_t n;
-    const ecs_param *p = ecs_flat_finish(L, holder, &n);
+    const ecs_param *p = ecs_flat_finish(L, f, &n);
     check_reserved(L, p, n);
     push_canonical(L, p, n); /* canonical query */
     int canonical = lua_gettop(L);
@@ -281,17 +311,21 @@ static void sign_v1(lua_State *L, const sign_spec *s, int params, int req, int h
 
     size_t sts_len;
     const char *sts_s = lua_tolstring(L, sts, &sts_len);
-    /* The v1 key is the secret followed by '&'. */
-    luaL_buffinit(L, &b);
-    luaL_addlstring(&b, s->secret, s->secret_len);
-    luaL_addchar(&b, '&');
-    luaL_pushresult(&b);
-    size_t key_len;
-    const char *key = lua_tolstring(L, -1, &key_len);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
-    hmac_raw(L, EVP_sha1(), key, key_len, sts_s, sts_len, mac, &mac_len);
-    lua_pop(L, 1);
+    if (s->mac) {
+        sign_mac(L, s, NULL, 0, sts_s, sts_len, mac, &mac_len);
+    } else {
+        /* The v1 key is the secret followed by '&'. */
+        luaL_buffinit(L, &b);
+        luaL_addlstring(&b, s->secret, s->secret_len);
+        luaL_addchar(&b, '&');
+        luaL_pushresult(&b);
+        size_t key_len;
+        const char *key = lua_tolstring(L, -1, &key_len);
+        sign_mac(L, s, key, key_len, sts_s, sts_len, mac, &mac_len);
+        lua_pop(L, 1);
+    }
     push_base64(L, mac, mac_len);
     size_t sig_len;
     const char *sig = lua_tolstring(L, -1, &sig_len);
@@ -332,11 +366,12 @@ static int compare_headers(const void *a, const void *b)
 
 static void sign_v3(lua_State *L, const sign_spec *s, int params, int req, int headers)
 {
-    int holder = ecs_flat_begin(L);
+    ecs_flat *f = s->flat;
+    ecs_flat_reset(f);
     if (params)
-        ecs_flat_table(L, holder, params);
+        ecs_flat_table(L, f, params);
     size_t n;
-    const ecs_param *p = ecs_flat_finish(L, holder, &n);
+    const ecs_param *p = ecs_flat_finish(L, f, &n);
     check_reserved(L, p, n);
     push_canonical(L, p, n);
     size_t cq_len;
@@ -405,7 +440,7 @@ static void sign_v3(lua_State *L, const sign_spec *s, int params, int req, int h
     size_t sts_len;
     const char *sts_s = lua_tolstring(L, sts, &sts_len);
 
-    hmac_raw(L, EVP_sha256(), s->secret, s->secret_len, sts_s, sts_len, md, &md_len);
+    sign_mac(L, s, s->secret, s->secret_len, sts_s, sts_len, md, &md_len);
     luaL_buffinit(L, &b);
     luaL_addstring(&b, V3_ALGORITHM " Credential=");
     luaL_addstring(&b, s->key_id);
@@ -433,12 +468,45 @@ static void sign_v3(lua_State *L, const sign_spec *s, int params, int req, int h
     lua_pushvalue(L, canonical_request);
 }
 
+/* Signs with s (params at stack index params, or 0) and returns 3 values:
+ * request, string-to-sign, canonical request/query. */
+static int sign_request(lua_State *L, sign_spec *s, int params)
+{
+    /* Fresh nonce and time unless pinned (tests, presigned URLs). */
+    if (s->nonce == NULL) {
+        push_nonce(L);
+        s->nonce = lua_tostring(L, -1);
+    }
+    if (s->timestamp == NULL) {
+        push_timestamp(L, time(NULL));
+        s->timestamp = lua_tostring(L, -1);
+    }
+    lua_createtable(L, 0, 4);
+    int req = lua_gettop(L);
+    lua_pushstring(L, s->method);
+    lua_setfield(L, req, "method");
+    lua_createtable(L, 0, s->v3 ? 10 : 2);
+    int headers = lua_gettop(L);
+    lua_pushvalue(L, headers);
+    lua_setfield(L, req, "headers");
+    if (s->v3)
+        sign_v3(L, s, params, req, headers);
+    else
+        sign_v1(L, s, params, req, headers);
+    /* Stack top: string-to-sign, canonical request (v3) or query (v1). */
+    lua_pushvalue(L, req);
+    lua_insert(L, -3);
+    return 3;
+}
+
 int ecs_l_sign(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     sign_spec s;
     read_spec(L, 1, &s);
     lua_settop(L, 1);
+    s.mac = NULL;
+    s.flat = ecs_flat_push(L); /* stack 2 */
 
     lua_getfield(L, 1, "params");
     int params = 0;
@@ -446,31 +514,160 @@ int ecs_l_sign(lua_State *L)
         params = lua_gettop(L);
     else if (!lua_isnil(L, -1))
         return luaL_error(L, "sign: params must be a table (got %s)", luaL_typename(L, -1));
+    return sign_request(L, &s, params);
+}
 
-    /* Fresh nonce and time unless pinned (tests, presigned URLs). */
-    if (s.nonce == NULL) {
-        push_nonce(L);
-        s.nonce = lua_tostring(L, -1);
-    }
-    if (s.timestamp == NULL) {
-        push_timestamp(L, time(NULL));
-        s.timestamp = lua_tostring(L, -1);
-    }
+/* A signer: one client's fixed signing inputs, with its keyed HMAC and its
+ * parameter arena kept between requests. The secret lives only here, in C
+ * memory that is wiped when the signer is collected. */
+typedef struct {
+    char *strings; /* one block: method, endpoint, host, api version, id, secret, token */
+    sign_spec base;
+    EVP_MAC *mac_alg;
+    EVP_MAC_CTX *mac;
+    ecs_flat flat;
+    size_t strings_len;
+} signer;
 
-    lua_createtable(L, 0, 4);
-    int req = lua_gettop(L);
-    lua_pushstring(L, s.method);
-    lua_setfield(L, req, "method");
-    lua_createtable(L, 0, 10);
-    int headers = lua_gettop(L);
-    lua_pushvalue(L, headers);
-    lua_setfield(L, req, "headers");
-    if (s.v3)
-        sign_v3(L, &s, params, req, headers);
-    else
-        sign_v1(L, &s, params, req, headers);
-    /* Stack top: string-to-sign, canonical request (v3) or query (v1). */
-    lua_pushvalue(L, req);
-    lua_insert(L, -3);
-    return 3;
+static void signer_free(signer *g)
+{
+    EVP_MAC_CTX_free(g->mac);
+    EVP_MAC_free(g->mac_alg);
+    if (g->strings) {
+        OPENSSL_cleanse(g->strings, g->strings_len);
+        free(g->strings);
+    }
+    ecs_flat_release(&g->flat);
+    g->mac = NULL;
+    g->mac_alg = NULL;
+    g->strings = NULL;
+}
+
+static int signer_gc(lua_State *L)
+{
+    signer_free(luaL_checkudata(L, 1, SIGNER_MT));
+    return 0;
+}
+
+static int signer_tostring(lua_State *L)
+{
+    signer *g = luaL_checkudata(L, 1, SIGNER_MT);
+    lua_pushfstring(L, "ecs.core.signer (%s %s)", g->base.v3 ? "v3" : "v1",
+                    g->base.method ? g->base.method : "closed");
+    return 1;
+}
+
+/* signer:sign(action, params[, timestamp[, nonce]]) -> request, string_to_sign, canonical */
+static int signer_sign(lua_State *L)
+{
+    signer *g = luaL_checkudata(L, 1, SIGNER_MT);
+    if (g->strings == NULL)
+        return luaL_error(L, "sign: signer is closed");
+    sign_spec s = g->base;
+    s.action = luaL_checkstring(L, 2);
+    if (s.action[0] == '\0')
+        return luaL_error(L, "sign: action must not be empty");
+    int params = 0;
+    if (lua_istable(L, 3))
+        params = 3;
+    else if (!lua_isnoneornil(L, 3))
+        return luaL_error(L, "sign: params must be a table (got %s)", luaL_typename(L, 3));
+    s.timestamp = luaL_optstring(L, 4, NULL);
+    s.nonce = luaL_optstring(L, 5, NULL);
+    lua_settop(L, 5);
+    return sign_request(L, &s, params);
+}
+
+/* core.signer{ version, method, endpoint, host, api_version, access_key_id,
+ *              access_key_secret, security_token } -> signer */
+int ecs_l_signer_new(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    sign_spec spec;
+    lua_pushliteral(L, "-"); /* read_spec wants an action */
+    lua_setfield(L, 1, "action");
+    read_spec(L, 1, &spec);
+    lua_pushnil(L);
+    lua_setfield(L, 1, "action");
+
+    signer *g = ecs_newuserdata(L, sizeof *g);
+    memset(g, 0, sizeof *g);
+    ecs_setmetatable(L, SIGNER_MT);
+
+    const char *parts[7] = { spec.method, spec.endpoint, spec.host, spec.api_version,
+                             spec.key_id, spec.secret, spec.token };
+    size_t lens[7], total = 0;
+    for (int i = 0; i < 7; i++) {
+        lens[i] = parts[i] ? (i == 5 ? spec.secret_len : strlen(parts[i])) : 0;
+        total += lens[i] + 1;
+    }
+    g->strings = malloc(total);
+    if (g->strings == NULL)
+        return luaL_error(L, "signer: out of memory");
+    g->strings_len = total;
+    const char *copies[7];
+    size_t off = 0;
+    for (int i = 0; i < 7; i++) {
+        copies[i] = NULL;
+        if (parts[i]) {
+            memcpy(g->strings + off, parts[i], lens[i]);
+            g->strings[off + lens[i]] = '\0';
+            copies[i] = g->strings + off;
+        }
+        off += lens[i] + 1;
+    }
+    g->base = spec;
+    g->base.method = copies[0];
+    g->base.endpoint = copies[1];
+    g->base.host = copies[2];
+    g->base.api_version = copies[3];
+    g->base.key_id = copies[4];
+    g->base.secret = copies[5];
+    g->base.token = copies[6];
+    g->base.action = g->base.timestamp = g->base.nonce = NULL;
+    g->base.flat = &g->flat;
+
+    /* The HMAC key: secret& for v1, the secret for v3. */
+    g->mac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    g->mac = g->mac_alg ? EVP_MAC_CTX_new(g->mac_alg) : NULL;
+    if (g->mac == NULL)
+        return luaL_error(L, "signer: OpenSSL has no HMAC");
+    char digest[8];
+    strcpy(digest, spec.v3 ? "SHA256" : "SHA1");
+    OSSL_PARAM mac_params[2] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    size_t key_len = spec.secret_len + (spec.v3 ? 0 : 1);
+    unsigned char *key = malloc(key_len ? key_len : 1);
+    if (key == NULL)
+        return luaL_error(L, "signer: out of memory");
+    memcpy(key, spec.secret, spec.secret_len);
+    if (!spec.v3)
+        key[spec.secret_len] = '&';
+    int ok = EVP_MAC_init(g->mac, key, key_len, mac_params) == 1;
+    OPENSSL_cleanse(key, key_len);
+    free(key);
+    if (!ok)
+        return luaL_error(L, "signer: OpenSSL EVP_MAC_init failed");
+    g->base.mac = g->mac;
+    return 1;
+}
+
+void ecs_sign_register(lua_State *L)
+{
+    static const luaL_Reg METHODS[] = {
+        { "sign", signer_sign },
+        { NULL, NULL },
+    };
+    if (luaL_newmetatable(L, SIGNER_MT)) {
+        lua_newtable(L);
+        ecs_setfuncs(L, METHODS);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, signer_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, signer_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
 }

@@ -8,6 +8,10 @@
 /* core.sign(spec) -> request { method, url, headers, body }, string_to_sign,
  * canonical request (v3) or canonical query string (v1) */
 int ecs_l_sign(lua_State *L);
+/* core.signer{...} -> a signer with :sign(action, params[, timestamp[, nonce]]) */
+int ecs_l_signer_new(lua_State *L);
+/* Registers the signer metatable; called once from luaopen_ecs_core. */
+void ecs_sign_register(lua_State *L);
 /* core.nonce() -> a random UUID v4 string */
 int ecs_l_nonce(lua_State *L);
 /* core.timestamp([epoch seconds]) -> "YYYY-MM-DDTHH:MM:SSZ" (UTC) */

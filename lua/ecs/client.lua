@@ -131,10 +131,18 @@ function M.new(opts, getenv)
     adaptive = opts.adaptive ~= false,
     deadline = opts.deadline,
     retry_budget = core.retry_budget {},
+    limiters = {}, -- action -> the shared limiter, looked up once
     in_flight = 0,
     queue = { head = 1, tail = 0 },
   }, Client)
-  secrets[self] = creds
+  -- The signer keeps the secret in C memory; the Lua side forgets it.
+  local ok3, signer = pcall(core.signer, {
+    version = self.signature_version, method = self.method, endpoint = self.endpoint,
+    host = self.host, api_version = self.api_version, access_key_id = creds.access_key_id,
+    access_key_secret = creds.access_key_secret, security_token = creds.security_token,
+  })
+  if not ok3 then error(signer, 2) end
+  secrets[self] = { access_key_id = creds.access_key_id, signer = signer }
   return self
 end
 
@@ -177,21 +185,8 @@ function Client:prepare(action, params, pin)
       error("nonce: expected a string", 2)
     end
   end
-  local creds = secrets[self]
-  local ok, req, string_to_sign = pcall(core.sign, {
-    version = self.signature_version,
-    method = self.method,
-    endpoint = self.endpoint,
-    host = self.host,
-    action = action,
-    api_version = self.api_version,
-    access_key_id = creds.access_key_id,
-    access_key_secret = creds.access_key_secret,
-    security_token = creds.security_token,
-    timestamp = timestamp,
-    nonce = nonce,
-    params = params,
-  })
+  local ok, req, string_to_sign = pcall(secrets[self].signer.sign, secrets[self].signer,
+    action, params, timestamp, nonce)
   if not ok then error(req, 2) end
   req.headers["user-agent"] = self.user_agent
   return req, string_to_sign
@@ -266,6 +261,8 @@ end
 -- quota. The first client to use a key sets its configured rate.
 local limiters = {}
 local function limiter_for(self, action)
+  local cached = self.limiters[action]
+  if cached then return cached end
   local key = self.endpoint .. "\0" .. (self.region or "") .. "\0" .. secrets[self].access_key_id
     .. "\0" .. action
   local limiter = limiters[key]
@@ -275,6 +272,7 @@ local function limiter_for(self, action)
     limiter = core.limiter { rate = rate, adaptive = self.adaptive }
     limiters[key] = limiter
   end
+  self.limiters[action] = limiter
   return limiter
 end
 
@@ -282,6 +280,7 @@ local function send(self, action, params, settings)
   local idempotent = is_idempotent(action, params)
   local hook = settings.on_response
   local limiter = limiter_for(self, action)
+  local signer = secrets[self].signer
   local deadline = settings.deadline and core.now() + settings.deadline
   local task = scheduler.current()
   local transport = scheduler.transport()
@@ -293,7 +292,8 @@ local function send(self, action, params, settings)
     local reserved = core.now()
     local wait = limiter:acquire(reserved)
     if wait > 0 then scheduler.sleep(wait) end
-    local req = self:prepare(action, params) -- fresh nonce and timestamp
+    local req = signer:sign(action, params) -- fresh nonce and timestamp
+    req.headers["user-agent"] = self.user_agent
     local timeout = settings.timeout
     if deadline then timeout = math.max(0.001, math.min(timeout, deadline - core.now())) end
     req.timeout, req.connect_timeout = timeout, settings.connect_timeout
@@ -384,6 +384,18 @@ for _, name in ipairs { "wait_instances", "wait_disks", "wait_snapshots", "wait_
   end
 end
 
+-- Whether the model says the action takes a ClientToken, remembered per action.
+local token_actions = {}
+local function takes_client_token(action)
+  local known = token_actions[action]
+  if known == nil then
+    local shape = require("ecs.api").action(action)
+    known = shape ~= nil and shape.client_token == true
+    token_actions[action] = known
+  end
+  return known
+end
+
 --- Calls an ECS action: returns the decoded reply, or nil and an error
 --- (see ecs.errors). Inside ecs.run the calling task waits while others run;
 --- outside, the call blocks until done. opts overrides timeout,
@@ -409,12 +421,9 @@ function Client:call(action, params, opts)
   end
   -- An action that takes a ClientToken gets one when the caller gave none,
   -- the same for every retry: a lost reply never creates a thing twice.
-  if params == nil or params.ClientToken == nil then
-    local shape = require("ecs.api").action(action)
-    if shape and shape.client_token then
-      params = util.copy(params)
-      params.ClientToken = core.nonce()
-    end
+  if (params == nil or params.ClientToken == nil) and takes_client_token(action) then
+    params = util.copy(params)
+    params.ClientToken = core.nonce()
   end
   acquire(self, task)
   local ok, result, err = pcall(send, self, action, params, settings)
