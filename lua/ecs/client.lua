@@ -234,9 +234,15 @@ local function integers(t, depth)
 end
 if not to_integer then integers = function(t) return t end end
 
+-- Actions whose repetition changes nothing (remembered per action name).
+local reads = setmetatable({}, { __index = function(t, action)
+  local yes = action:find("^Describe") ~= nil or action:find("^List") ~= nil
+  t[action] = yes
+  return yes
+end })
+
 local function is_idempotent(action, params)
-  return action:find("^Describe") ~= nil or action:find("^List") ~= nil
-    or (params ~= nil and params.ClientToken ~= nil)
+  return reads[action] or (params ~= nil and params.ClientToken ~= nil)
 end
 
 -- One attempt's outcome: result or nil, err.

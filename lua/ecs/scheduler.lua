@@ -25,21 +25,24 @@ local function new_context(transport)
   return { transport = transport, ready = {}, head = 1, tail = 0, live = 0, failed = {} }
 end
 
-local function enqueue(ctx, task, args)
+-- The ready queue holds tasks; what a task is resumed with waits in
+-- task.resume_with (a wake passes one value: no table per wake).
+local function enqueue(ctx, task, value)
   ctx.tail = ctx.tail + 1
-  ctx.ready[ctx.tail] = { task, args }
+  ctx.ready[ctx.tail] = task
+  task.resume_with = value
 end
 
---- Makes a suspended task runnable again; suspend() in it returns the args.
+--- Makes a suspended task runnable again; suspend() in it returns value.
 --- Only the first wake after a suspend counts.
-function M.wake(task, ...)
+function M.wake(task, value)
   if not task.suspended then return false end
   task.suspended = false
-  enqueue(task.ctx, task, pack(...))
+  enqueue(task.ctx, task, value)
   return true
 end
 
---- Suspends the running task until M.wake(task, ...); returns wake's args.
+--- Suspends the running task until M.wake(task, value); returns value.
 function M.suspend()
   local task = current()
   if not task then error("ecs: suspend outside a task", 2) end
@@ -63,14 +66,12 @@ local function finish(task, ok, ...)
   if not ok then ctx.failed[#ctx.failed + 1] = task end
 end
 
-local function step(task, args)
-  local co = task.co
-  local res = pack(coroutine.resume(co, unpack(args, 1, args.n)))
+local function resumed(task, co, ok, ...)
   if coroutine.status(co) == "dead" then
-    if res[1] then
-      finish(task, true, unpack(res, 2, res.n))
+    if ok then
+      finish(task, true, ...)
     else
-      local e = res[2]
+      local e = ...
       if type(e) ~= "string" then
         local mt = getmetatable(e)
         e = (mt and mt.__tostring) and tostring(e) or ("(error object: " .. tostring(e) .. ")")
@@ -80,8 +81,19 @@ local function step(task, args)
   elseif not task.suspended then
     -- Someone yielded past the scheduler (a bare coroutine.yield in a task):
     -- resume it at once rather than losing it.
-    enqueue(task.ctx, task, pack())
+    enqueue(task.ctx, task, nil)
   end
+end
+
+local function step(task)
+  local co, value = task.co, task.resume_with
+  task.resume_with = nil
+  if task.start_args then -- first resume: the task's arguments
+    local args = task.start_args
+    task.start_args = nil
+    return resumed(task, co, coroutine.resume(co, unpack(args, 1, args.n)))
+  end
+  return resumed(task, co, coroutine.resume(co, value))
 end
 
 local function spawn_in(ctx, fn, ...)
@@ -90,7 +102,8 @@ local function spawn_in(ctx, fn, ...)
   task.co = coroutine.create(fn)
   task_of[task.co] = task
   ctx.live = ctx.live + 1
-  enqueue(ctx, task, pack(...))
+  task.start_args = pack(...)
+  enqueue(ctx, task, nil)
   return task
 end
 
@@ -143,11 +156,12 @@ end
 local function drive(ctx)
   local transport = ctx.transport
   while true do
+    local ready = ctx.ready
     while ctx.head <= ctx.tail do
-      local item = ctx.ready[ctx.head]
-      ctx.ready[ctx.head] = nil
+      local task = ready[ctx.head]
+      ready[ctx.head] = nil
       ctx.head = ctx.head + 1
-      step(item[1], item[2])
+      step(task)
     end
     if ctx.live == 0 then return end
     if transport:pending() == 0 then
