@@ -212,7 +212,7 @@ local function cost(n)
   end)
   -- 5. error path: a throttled reply (Throttling.User, HTTP 400, retry_after 20 ms)
   local elimiter, ebudget = core.limiter { adaptive = true }, core.retry_budget {}
-  local classify, backoff = core.classify, core.backoff
+  local classify, backoff, random = core.classify, core.backoff, math.random
   results.error_us = time(function(k)
     local now = 5000.0
     for _ = 1, k do
@@ -220,7 +220,7 @@ local function cost(n)
       elimiter:acquire(now)
       local retryable, throttled = classify("Throttling.User", 400, true, true)
       elimiter:observe(now, throttled and "throttled" or "ok", 0.02, now)
-      backoff(1, throttled)
+      backoff(1, throttled, nil, nil, random()) -- as client:call draws its jitter
       ebudget:take("retry")
       ebudget:refund() -- keeps the budget from running dry (an empty one is not faster)
     end
@@ -232,7 +232,7 @@ local function cost(n)
       now = now + 1e-3
       elimiter:acquire(now)
       local _, throttled = classify("Transport.Reset", nil, true, true)
-      backoff(2, throttled)
+      backoff(2, throttled, nil, nil, random())
       ebudget:take("retry")
       ebudget:refund()
     end
@@ -248,7 +248,7 @@ local function cost(n)
     for _ = 1, k do classify("Throttling.User", 400, true, true) end end)
   results.part_classify_5xx_us = time(function(k)
     for _ = 1, k do classify("ServiceUnavailable", 503, true, false) end end)
-  results.part_backoff_us = time(function(k) for _ = 1, k do backoff(3, false) end end)
+  results.part_backoff_us = time(function(k) for _ = 1, k do backoff(3, false, nil, nil, random()) end end)
   results.part_now_us = time(function(k) for _ = 1, k do now_fn() end end)
   results.part_empty_loop_us = time(function(k) for _ = 1, k do end end)
 

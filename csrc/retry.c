@@ -86,11 +86,20 @@ int ecs_l_backoff(lua_State *L)
     double cap = luaL_optnumber(L, 4, MAX_DELAY);
     luaL_argcheck(L, attempt >= 1, 1, "attempt counts from 1");
     luaL_argcheck(L, base >= 0 && cap >= 0, 3, "delays must not be negative");
+    /* The caller may bring its own uniform number (a cheap generator is
+     * enough for jitter); otherwise OpenSSL's. */
+    double u;
+    if (lua_isnoneornil(L, 5)) {
+        u = uniform(L);
+    } else {
+        u = luaL_checknumber(L, 5);
+        luaL_argcheck(L, u >= 0 && u < 1, 5, "a uniform number in [0, 1) expected");
+    }
     /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
     double ceiling = base * ldexp(1.0, attempt > 60 ? 60 : (int)attempt - 1);
     if (ceiling > cap)
         ceiling = cap;
-    lua_pushnumber(L, ceiling * uniform(L));
+    lua_pushnumber(L, ceiling * u);
     return 1;
 }
 

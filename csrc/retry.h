@@ -7,7 +7,8 @@
 
 /* core.classify(code, http_status, maybe_sent, idempotent) -> retryable, throttled */
 int ecs_l_classify(lua_State *L);
-/* core.backoff(attempt, throttled[, base[, cap]]) -> seconds (full jitter) */
+/* core.backoff(attempt, throttled[, base[, cap[, u]]]) -> seconds (full jitter;
+ * u in [0, 1) is the random draw, from OpenSSL when absent) */
 int ecs_l_backoff(lua_State *L);
 
 #define ECS_RETRY_BUDGET_MT "ecs.core.retry_budget"

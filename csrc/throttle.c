@@ -28,6 +28,7 @@ typedef struct {
     double measured, last_bucket, count;
     /* CUBIC */
     int seen_throttle; /* the adaptive rate has been decreased */
+    lua_Integer epoch;  /* counts decreases: a reservation made before one is void */
     double last_max, k, last_throttle;
 } limiter;
 
@@ -182,8 +183,16 @@ static int l_acquire(lua_State *L)
         wait = l->not_before - now;
     if (wait < 0)
         wait = 0;
-    record_send(l, now);
     lua_pushnumber(L, wait);
+    return 1;
+}
+
+/* l:epoch() -> how many times the rate was cut; a caller that slept on a
+ * reservation asks again when this changed meanwhile. */
+static int l_epoch(lua_State *L)
+{
+    limiter *l = check_limiter(L);
+    lua_pushinteger(L, l->epoch);
     return 1;
 }
 
@@ -216,9 +225,12 @@ static void adapt(limiter *l, double now, int throttled, double acquired_at)
             l->fill = MIN_RATE;
             l->capacity = 1;
         }
-        /* The server's bucket is empty: ours keeps no saved burst either. */
-        if (l->tokens > 0)
-            l->tokens = 0;
+        /* The server's bucket is empty: ours keeps no saved burst either,
+         * and the reservations handed out at the old rate are void: their
+         * holders ask again (epoch) and queue at the new rate. */
+        l->tokens = 0;
+        l->stamp = now;
+        l->epoch++;
     } else {
         if (!l->seen_throttle)
             return; /* the configured rate, or unlimited, until the first throttle */
@@ -250,6 +262,10 @@ static int l_observe(lua_State *L)
     if (!lua_isnoneornil(L, 5))
         acquired_at = check_time(L, 5);
     start(l, now);
+    /* The measured rate counts the requests the service accepted: when it
+     * throttles, that is its quota, however fast the requests went out. */
+    if (!throttled)
+        record_send(l, now);
     if (l->adaptive)
         adapt(l, now, throttled, acquired_at);
     double until = now + retry_after;
@@ -324,7 +340,8 @@ static int l_tostring(lua_State *L)
 void ecs_throttle_register(lua_State *L)
 {
     static const luaL_Reg METHODS[] = {
-        { "acquire", l_acquire }, { "observe", l_observe }, { "rate", l_rate },
+        { "acquire", l_acquire },
+        { "epoch", l_epoch }, { "observe", l_observe }, { "rate", l_rate },
         { "state", l_state },     { NULL, NULL },
     };
     if (luaL_newmetatable(L, ECS_LIMITER_MT)) {

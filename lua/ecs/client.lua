@@ -7,6 +7,7 @@ local errors = require "ecs.errors"
 local scheduler = require "ecs.scheduler"
 local util = require "ecs.util"
 local json = require("cjson.safe").new()
+local random = math.random -- jitter needs spread, not secrecy
 
 local M = {}
 
@@ -295,9 +296,15 @@ local function send(self, action, params, settings)
   while true do
     attempt = attempt + 1
     -- The limiter reserves a send time; waiting for it yields to other tasks.
-    local reserved = core.now()
+    -- A rate cut meanwhile voids the reservation: queue again at the new rate.
+    local reserved, epoch = core.now(), limiter:epoch()
     local wait = limiter:acquire(reserved)
-    if wait > 0 then scheduler.sleep(wait) end
+    while wait > 0 do
+      scheduler.sleep(wait)
+      if limiter:epoch() == epoch then break end
+      reserved, epoch = core.now(), limiter:epoch()
+      wait = limiter:acquire(reserved)
+    end
     local req = signer:sign(action, params) -- fresh nonce and timestamp
     req.headers["user-agent"] = self.user_agent
     local timeout = settings.timeout
@@ -324,7 +331,7 @@ local function send(self, action, params, settings)
     end
     err.attempts = attempt
     if not err.retryable or attempt >= settings.max_attempts then return nil, err end
-    local delay = core.backoff(attempt, err.throttled)
+    local delay = core.backoff(attempt, err.throttled, nil, nil, random())
     if err.retry_after and err.retry_after > delay then delay = err.retry_after end
     if deadline and core.now() + delay >= deadline then
       err.deadline_exceeded = true
