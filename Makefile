@@ -41,7 +41,7 @@ demo: build
 	@tools/with-emulator --speed 0.5 lua5.4 examples/fleet.lua
 
 # Benchmarks against the emulator; figures go to docs/BENCHMARKS.md by hand.
-bench: build
+bench: build build-asan
 	@bench/run
 
 install: build
