@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 calls=${ASAN_CALLS:-2000}
 conc=${ASAN_CONC:-64}
 so=build-asan/ecs/core.so
-if [ ! -f "$so" ]; then
+if [ ! -f "$so" ] || [ ! -x build-asan/asan-lua ]; then
   echo "asan-load: SKIPPED ($so missing: run make build-asan)"
   exit 2
 fi
@@ -27,12 +27,13 @@ log=$(mktemp /tmp/lua-ecs-asan-load.XXXXXX)
 supp=""
 [ -f spec/support/lsan.supp ] && supp="suppressions=$PWD/spec/support/lsan.supp:print_suppressions=0"
 t0=$(date +%s.%N)
-LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+# The instrumented interpreter of make asan (tools/asan-lua.c): no LD_PRELOAD
+# for child processes to inherit, and C modules stay mapped for symbolized leaks.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
 UBSAN_OPTIONS=print_stacktrace=1 \
 LSAN_OPTIONS="$supp" \
 LUA_PATH='./?.lua;lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build-asan/?.so;;' \
-  lua5.4 bench/asan-load.lua "$endpoint" "$calls" "$conc" >"$log" 2>&1
+  build-asan/asan-lua bench/asan-load.lua "$endpoint" "$calls" "$conc" >"$log" 2>&1
 rc=$?
 t1=$(date +%s.%N)
 grep '^RESULT' "$log"
