@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "clock.h"
 #include "loop.h"
@@ -761,6 +764,49 @@ static int l_close(lua_State *L)
     return 0;
 }
 
+/* loop:trim([keep]) -> handles freed. After a burst, frees pooled transfers
+ * beyond `keep` (default 16) and hands free heap pages back to the system,
+ * so a long-running script's memory returns to its level before the burst. */
+static int l_trim(lua_State *L)
+{
+    loop *lp = check_loop(L);
+    lua_Integer keep = luaL_optinteger(L, 2, 16);
+    luaL_argcheck(L, keep >= 0, 2, "keep must not be negative");
+    int freed = 0;
+    while (lp->free && lp->free_count > keep) {
+        transfer *t = lp->free;
+        lp->free = t->next;
+        lp->free_count--;
+        transfer_destroy(t);
+        freed++;
+    }
+    /* With nothing in flight, a fresh share closes the burst's idle
+     * connections (each holds buffers); the pooled handles attach to the new
+     * share on their next use. */
+    if (lp->active == 0 && lp->done == NULL) {
+        CURLSH *fresh = curl_share_init();
+        if (fresh && curl_share_setopt(fresh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK &&
+            curl_share_setopt(fresh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK &&
+            curl_share_setopt(fresh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) == CURLSHE_OK) {
+            for (transfer *t = lp->free; t; t = t->next) {
+                curl_easy_setopt(t->easy, CURLOPT_SHARE, NULL);
+                t->configured = 0;
+            }
+            if (curl_share_cleanup(lp->share) == CURLSHE_OK) {
+                lp->share = fresh;
+                fresh = NULL;
+            }
+        }
+        if (fresh)
+            curl_share_cleanup(fresh);
+    }
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+    lua_pushinteger(L, freed);
+    return 1;
+}
+
 static int l_tostring(lua_State *L)
 {
     loop *lp = luaL_checkudata(L, 1, ECS_LOOP_MT);
@@ -818,6 +864,7 @@ static void loop_register(lua_State *L)
     static const luaL_Reg METHODS[] = {
         { "submit", l_submit },   { "timer", l_timer }, { "run_once", l_run_once },
         { "pending", l_pending }, { "now", l_now },     { "close", l_close },
+        { "trim", l_trim },
         { NULL, NULL },
     };
     if (luaL_newmetatable(L, ECS_LOOP_MT)) {

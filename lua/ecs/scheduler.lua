@@ -22,8 +22,13 @@ end
 M.current = current
 
 local function new_context(transport)
-  return { transport = transport, ready = {}, head = 1, tail = 0, live = 0, failed = {} }
+  return { transport = transport, ready = {}, head = 1, tail = 0, live = 0, failed = {}, spawned = 0 }
 end
+
+-- A run with at least this many tasks is a burst: afterwards its garbage is
+-- collected and the transport gives memory back, so that a long-running
+-- script returns to its size before the burst.
+M.BURST = 1000
 
 -- The ready queue holds tasks; what a task is resumed with waits in
 -- task.resume_with (a wake passes one value: no table per wake).
@@ -102,6 +107,7 @@ local function spawn_in(ctx, fn, ...)
   task.co = coroutine.create(fn)
   task_of[task.co] = task
   ctx.live = ctx.live + 1
+  ctx.spawned = ctx.spawned + 1
   task.start_args = pack(...)
   enqueue(ctx, task, nil)
   return task
@@ -201,7 +207,13 @@ function M.run(fn, ...)
   local main = spawn_in(ctx, fn, ...)
   local ok, err = pcall(drive, ctx)
   active = outer
-  if transport ~= shared_transport then transport:close() end
+  if transport ~= shared_transport then
+    transport:close()
+  elseif ctx.spawned >= M.BURST and transport.trim then
+    ctx.ready = nil
+    collectgarbage("collect")
+    transport:trim()
+  end
   if not ok then error(err, 0) end
   if not main.ok then error(main.results[1], 0) end
   for _, failed in ipairs(ctx.failed) do

@@ -5,7 +5,8 @@
 --                             on_done(response) once, with { status, head (the
 --                             raw header block), body, latency } or
 --                             { error_code, error, maybe_sent, latency }
---   timer(seconds, on_fire) -> id,  cancel(id),  run_once([max_wait]),  pending()
+--   timer(seconds, on_fire) -> id,  cancel(id),  run_once([max_wait]),  pending(),
+--   and optionally trim() (give back memory after a burst)
 local loop_module = require "ecs.loop"
 
 local M = {}
@@ -54,6 +55,11 @@ end
 
 function Transport:now()
   return self.loop:now()
+end
+
+--- Gives memory held for reuse back after a burst (keeps a few handles).
+function Transport:trim()
+  return self.loop:trim()
 end
 
 function Transport:close()
