@@ -36,6 +36,29 @@ static inline void *ecs_testudata(lua_State *L, int ud, const char *tname)
 #define ecs_setmetatable(L, tname) luaL_setmetatable((L), (tname))
 #endif
 
+/* Registers the metatable of a userdata type once: methods (may be NULL)
+ * under __index, and the __gc and __tostring functions when given. */
+static inline void ecs_class(lua_State *L, const char *tname, const luaL_Reg *methods,
+                             lua_CFunction gc, lua_CFunction tostring)
+{
+    if (luaL_newmetatable(L, tname)) {
+        if (methods) {
+            lua_newtable(L);
+            ecs_setfuncs(L, methods);
+            lua_setfield(L, -2, "__index");
+        }
+        if (gc) {
+            lua_pushcfunction(L, gc);
+            lua_setfield(L, -2, "__gc");
+        }
+        if (tostring) {
+            lua_pushcfunction(L, tostring);
+            lua_setfield(L, -2, "__tostring");
+        }
+    }
+    lua_pop(L, 1);
+}
+
 /* An integer-valued Lua number as an integer, or 0 when it is not one.
  * Lua 5.4 has a distinct integer subtype; LuaJIT only has doubles, so a
  * double with no fraction that fits exactly is taken as an integer. */

@@ -85,11 +85,7 @@ ecs_flat *ecs_flat_push(lua_State *L)
 
 void ecs_flat_register(lua_State *L)
 {
-    if (luaL_newmetatable(L, FLAT_MT)) {
-        lua_pushcfunction(L, flat_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
+    ecs_class(L, FLAT_MT, NULL, flat_gc, NULL);
 }
 
 static void path_error(walker *w, const char *what)

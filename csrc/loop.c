@@ -867,16 +867,7 @@ static void loop_register(lua_State *L)
         { "trim", l_trim },
         { NULL, NULL },
     };
-    if (luaL_newmetatable(L, ECS_LOOP_MT)) {
-        lua_newtable(L);
-        ecs_setfuncs(L, METHODS);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
+    ecs_class(L, ECS_LOOP_MT, METHODS, l_gc, l_tostring);
 }
 
 #if defined(_WIN32)

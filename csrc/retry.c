@@ -196,12 +196,5 @@ void ecs_retry_register(lua_State *L)
         { "take", budget_take }, { "refund", budget_refund }, { "tokens", budget_tokens },
         { NULL, NULL },
     };
-    if (luaL_newmetatable(L, ECS_RETRY_BUDGET_MT)) {
-        lua_newtable(L);
-        ecs_setfuncs(L, METHODS);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, budget_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
+    ecs_class(L, ECS_RETRY_BUDGET_MT, METHODS, NULL, budget_tostring);
 }

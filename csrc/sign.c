@@ -660,14 +660,5 @@ void ecs_sign_register(lua_State *L)
         { "sign", signer_sign },
         { NULL, NULL },
     };
-    if (luaL_newmetatable(L, SIGNER_MT)) {
-        lua_newtable(L);
-        ecs_setfuncs(L, METHODS);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, signer_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, signer_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
+    ecs_class(L, SIGNER_MT, METHODS, signer_gc, signer_tostring);
 }

@@ -344,12 +344,5 @@ void ecs_throttle_register(lua_State *L)
         { "epoch", l_epoch }, { "observe", l_observe }, { "rate", l_rate },
         { "state", l_state },     { NULL, NULL },
     };
-    if (luaL_newmetatable(L, ECS_LIMITER_MT)) {
-        lua_newtable(L);
-        ecs_setfuncs(L, METHODS);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
+    ecs_class(L, ECS_LIMITER_MT, METHODS, NULL, l_tostring);
 }

@@ -160,20 +160,25 @@ function Client:__tostring()
       self.credentials_source, self.signature_version, self.method)
 end
 
+-- The checks of prepare and call, raised at the caller of the method.
+local function check_call(self, method, action, params)
+  if getmetatable(self) ~= Client then
+    error(("%s: call it as client:%s(action, params)"):format(method, method), 3)
+  end
+  if type(action) ~= "string" or not action:match("^%a%w*$") then
+    error("action: expected an ECS action name such as 'DescribeInstances'", 3)
+  end
+  if params ~= nil and type(params) ~= "table" then
+    error("params: expected a table of parameters", 3)
+  end
+end
+
 --- Signs a request without sending it.
 --- pin = { timestamp = "2016-02-23T12:46:24Z" or epoch seconds, nonce = "..." }
 --- pins the otherwise fresh values (tests, presigned URLs).
 --- Returns { method, url, headers, body }, and the string that was signed.
 function Client:prepare(action, params, pin)
-  if getmetatable(self) ~= Client then
-    error("prepare: call it as client:prepare(action, params)", 2)
-  end
-  if type(action) ~= "string" or not action:match("^%a%w*$") then
-    error("action: expected an ECS action name such as 'DescribeInstances'", 2)
-  end
-  if params ~= nil and type(params) ~= "table" then
-    error("params: expected a table of parameters", 2)
-  end
+  check_call(self, "prepare", action, params)
   local timestamp, nonce
   if pin ~= nil then
     if type(pin) ~= "table" then error("prepare: third argument must be a table", 2) end
@@ -414,15 +419,7 @@ end
 --- outside, the call blocks until done. opts overrides timeout,
 --- connect_timeout, max_attempts, ca_file, verify_tls, on_response.
 function Client:call(action, params, opts)
-  if getmetatable(self) ~= Client then
-    error("call: call it as client:call(action, params)", 2)
-  end
-  if type(action) ~= "string" or not action:match("^%a%w*$") then
-    error("action: expected an ECS action name such as 'DescribeInstances'", 2)
-  end
-  if params ~= nil and type(params) ~= "table" then
-    error("params: expected a table of parameters", 2)
-  end
+  check_call(self, "call", action, params)
   local settings = self
   if opts ~= nil then
     check_options(opts, CALL_OPTIONS, "client:call", 3)
