@@ -229,6 +229,26 @@ describe("client:call", function()
       assert.are.equal(0, failed)
     end)
 
+    it("keeps working after a burst gave its memory back", function()
+      local c = client { max_concurrency = 100 }
+      local loop = require("ecs.loop").new()
+      assert.are.equal(0, loop:trim()) -- nothing pooled yet
+      loop:close()
+      local ok = 0
+      ecs.run(function()
+        for _ = 1, 1000 do -- a burst: afterwards pooled transfers and idle connections go
+          ecs.spawn(function() if c:call("DescribeRegions", {}) then ok = ok + 1 end end)
+        end
+      end)
+      assert.are.equal(1000, ok)
+      assert.is_table(c:call("DescribeRegions", {}))
+      ecs.run(function()
+        local tasks = {}
+        for i = 1, 20 do tasks[i] = ecs.spawn(function() return c:call("DescribeRegions", {}) end) end
+        for _, t in ipairs(tasks) do assert.is_table(t:wait()) end
+      end)
+    end)
+
     it("keeps at most max_concurrency calls in flight and queues the rest in FIFO order", function()
       fault { action = "DescribeRegions", kind = "slow", delay_ms = 50 }
       local c = client { max_concurrency = 3 }
