@@ -18,6 +18,7 @@ describe("waiters", function()
   before_each(function() emu.reset { speed = 0.05 } end) -- transitions take ~0.1 s
 
   it("wait until instances run, through the emulator's lifecycle", function()
+    emu.control("POST", "config", { speed = 0.2 }) -- 0.6 s from Pending to Running
     local c = client()
     local ids = launch(c, 3)
     local polls = 0
