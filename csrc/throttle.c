@@ -32,6 +32,11 @@ typedef struct {
     double last_max, k, last_throttle;
 } limiter;
 
+/* At most one decrease per this many seconds: the replies to the first
+ * sends at a new rate come back within it, and cutting on each of them
+ * would compound the cut into a collapse. */
+#define CUT_SPACING 0.5
+
 static limiter *check_limiter(lua_State *L)
 {
     limiter *l = ecs_testudata(L, 1, ECS_LIMITER_MT);
@@ -203,7 +208,8 @@ static void adapt(limiter *l, double now, int throttled, double acquired_at)
      * decrease says nothing new: one decrease per congestion event, as TCP
      * does, not one per reply (a burst of N replies would cut the rate by
      * BETA^N). */
-    if (throttled && l->seen_throttle && acquired_at < l->last_throttle)
+    if (throttled && l->seen_throttle &&
+        (acquired_at < l->last_throttle || now - l->last_throttle < CUT_SPACING))
         return;
 
     double rate;

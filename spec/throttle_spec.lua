@@ -226,16 +226,21 @@ describe("ecs.core.limiter: adaptive rate (CUBIC, as the AWS SDKs) #core", funct
     near(BETA * fill, l:rate(), 1e-6)
   end)
 
-  it("cuts once per congestion event: replies to sends scheduled before the cut do not cut again", function()
+  it("cuts once per congestion event: replies to sends scheduled before the cut, or within 0.5 s of it, do not cut again", function()
     local l = core.limiter {}
     local t0 = steady(l, 0, 20, 5)
     l:observe(t0, "throttled")
     local after_one = l:rate()
     for i = 1, 10 do l:observe(t0 + i * 0.01, "throttled", nil, t0 - 0.05) end
     near(after_one, l:rate())
-    -- A send scheduled after the cut that is throttled again cuts again.
+    -- Within half a second of a cut even a later send does not cut again:
+    -- the first replies at the new rate are still coming in.
     l:observe(t0 + 0.2, "throttled", nil, t0 + 0.1)
-    near(BETA * after_one, l:rate())
+    near(after_one, l:rate())
+    -- After that, a send scheduled after the cut that is throttled cuts again.
+    l:observe(t0 + 0.6, "throttled", nil, t0 + 0.5)
+    assert.is_true(l:rate() < after_one)
+    near(BETA * l:state().last_max_rate, l:rate())
   end)
 
   it("never goes below 0.5 req/s, with a capacity of at least one token", function()
