@@ -3,6 +3,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdint.h>
+#include <sys/mman.h>
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -118,13 +121,65 @@ int ecs_l_digest(lua_State *L)
     return 1;
 }
 
-static void push_nonce(lua_State *L)
+/* Random bytes for nonces, drawn from OpenSSL in batches. The pool sits in
+ * its own page marked MADV_WIPEONFORK: a forked child (an OpenResty worker,
+ * say) finds it zeroed, so it never repeats its parent's nonces, and it
+ * refills from OpenSSL, which reseeds after a fork. Where the page cannot
+ * be had, every nonce comes from RAND_bytes directly. */
+typedef struct {
+    uint32_t valid; /* zero after a fork */
+    uint32_t next;  /* offset of the next unused byte */
+    unsigned char bytes[4088];
+} nonce_pool;
+
+static nonce_pool *nonce_pool_new(void)
+{
+#if defined(MADV_WIPEONFORK)
+    void *p = mmap(NULL, sizeof(nonce_pool), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (madvise(p, sizeof(nonce_pool), MADV_WIPEONFORK) != 0) {
+        munmap(p, sizeof(nonce_pool));
+        return NULL;
+    }
+    return p;
+#else
+    return NULL;
+#endif
+}
+
+static void nonce_pool_free(nonce_pool *pool)
+{
+    if (pool)
+        munmap(pool, sizeof *pool);
+}
+
+static void random_bytes(lua_State *L, nonce_pool *pool, unsigned char *out, size_t n)
+{
+    if (pool == NULL) {
+        if (RAND_bytes(out, (int)n) != 1)
+            luaL_error(L, "nonce: OpenSSL RAND_bytes failed");
+        return;
+    }
+    if (!pool->valid || pool->next + n > sizeof pool->bytes) {
+        if (RAND_bytes(pool->bytes, sizeof pool->bytes) != 1)
+            luaL_error(L, "nonce: OpenSSL RAND_bytes failed");
+        pool->next = 0;
+        pool->valid = 1;
+    }
+    memcpy(out, pool->bytes + pool->next, n);
+    /* Used bytes are not kept around. */
+    memset(pool->bytes + pool->next, 0, n);
+    pool->next += (uint32_t)n;
+}
+
+static void push_nonce_from(lua_State *L, nonce_pool *pool)
 {
     unsigned char r[16];
     char s[37];
     static const char hex[] = "0123456789abcdef";
-    if (RAND_bytes(r, sizeof r) != 1)
-        luaL_error(L, "nonce: OpenSSL RAND_bytes failed");
+    random_bytes(L, pool, r, sizeof r);
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     size_t o = 0;
@@ -135,6 +190,11 @@ static void push_nonce(lua_State *L)
         s[o++] = hex[r[i] & 15];
     }
     lua_pushlstring(L, s, o);
+}
+
+static void push_nonce(lua_State *L)
+{
+    push_nonce_from(L, NULL);
 }
 
 int ecs_l_nonce(lua_State *L)
@@ -170,6 +230,7 @@ typedef struct {
     int v3, post;
     EVP_MAC_CTX *mac; /* a signer's keyed HMAC, or NULL for a one-shot HMAC */
     ecs_flat *flat;   /* where the request's pairs are built */
+    void *nonces;     /* a signer's nonce pool, or NULL */
 } sign_spec;
 
 #define SIGNER_MT "ecs.core.signer"
@@ -474,7 +535,7 @@ static int sign_request(lua_State *L, sign_spec *s, int params)
 {
     /* Fresh nonce and time unless pinned (tests, presigned URLs). */
     if (s->nonce == NULL) {
-        push_nonce(L);
+        push_nonce_from(L, s->nonces);
         s->nonce = lua_tostring(L, -1);
     }
     if (s->timestamp == NULL) {
@@ -506,6 +567,7 @@ int ecs_l_sign(lua_State *L)
     read_spec(L, 1, &s);
     lua_settop(L, 1);
     s.mac = NULL;
+    s.nonces = NULL;
     s.flat = ecs_flat_push(L); /* stack 2 */
 
     lua_getfield(L, 1, "params");
@@ -527,6 +589,7 @@ typedef struct {
     EVP_MAC_CTX *mac;
     ecs_flat flat;
     size_t strings_len;
+    nonce_pool *nonces;
 } signer;
 
 static void signer_free(signer *g)
@@ -538,6 +601,8 @@ static void signer_free(signer *g)
         free(g->strings);
     }
     ecs_flat_release(&g->flat);
+    nonce_pool_free(g->nonces);
+    g->nonces = NULL;
     g->mac = NULL;
     g->mac_alg = NULL;
     g->strings = NULL;
@@ -626,6 +691,8 @@ int ecs_l_signer_new(lua_State *L)
     g->base.token = copies[6];
     g->base.action = g->base.timestamp = g->base.nonce = NULL;
     g->base.flat = &g->flat;
+    g->nonces = nonce_pool_new();
+    g->base.nonces = g->nonces;
 
     /* The HMAC key: secret& for v1, the secret for v3. */
     g->mac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);

@@ -230,6 +230,17 @@ describe("ecs.core.signer #core", function()
     assert.are_not.equal(a.url, b.url)
   end)
 
+  it("draws unique UUID v4 nonces from its pool, across refills", function()
+    local signer = signer_for(EXAMPLE)
+    local seen = {}
+    for i = 1, 3000 do -- a pool holds about 255 nonces: several refills
+      local nonce = signer:sign("DescribeRegions", {}).url:match("SignatureNonce=([^&]+)")
+      assert.matches("^%x+%-%x+%-4%x%x%x%-[89ab]%x%x%x%-%x+$", nonce)
+      assert.is_nil(seen[nonce], "repeated at " .. i)
+      seen[nonce] = true
+    end
+  end)
+
   it("keeps the secret out of its string form and raises clear errors", function()
     local signer = signer_for(EXAMPLE)
     assert.is_nil(tostring(signer):find("testsecret", 1, true))
