@@ -12,6 +12,20 @@ local function fail(path, action, msg)
   error(path .. ": " .. msg, 0)
 end
 
+-- The required nodes of a shape or object node, listed once (derived
+-- indexes are cached on the shared shape, as ecs.api caches by_name).
+local function required_of(node, list)
+  local req = node.required_list
+  if not req then
+    req = {}
+    for _, n in ipairs(list or {}) do
+      if n.required then req[#req + 1] = n end
+    end
+    node.required_list = req
+  end
+  return req
+end
+
 -- Members of an object node by wire name, built once per node.
 local function members_of(node)
   local index = node.by_name
@@ -56,8 +70,8 @@ local function check_object(node, value, path, action)
     if not member then unknown(path .. "." .. k, action, k, node.members or {}, "field in " .. action) end
     value[k] = check(member, v, path .. "." .. k, action)
   end
-  for _, m in ipairs(node.members or {}) do
-    if m.required and value[m.name] == nil then
+  for _, m in ipairs(required_of(node, node.members)) do
+    if value[m.name] == nil then
       fail(path .. "." .. m.name, action, "required field in " .. action .. " is missing")
     end
   end
@@ -129,8 +143,8 @@ function M.params(shape, params, region)
     out[name] = value
   end
   if out.RegionId == nil and region and by_name.RegionId then out.RegionId = region end
-  for _, node in ipairs(shape.params) do
-    if node.required and out[node.name] == nil then
+  for _, node in ipairs(required_of(shape, shape.params)) do
+    if out[node.name] == nil then
       fail(node.name, action, "required parameter of " .. action .. " is missing")
     end
   end
