@@ -12,7 +12,8 @@ export LUA_CPATH="$BUILD/?.so;;"
 state=""
 stop_emulator() {
   if [ -n "$state" ]; then
-    emulator/ecs-emulator stop --port "$port" >/dev/null 2>&1 || true
+    emulator/ecs-emulator stop --port "$port" >/dev/null 2>&1 ||
+      { [ -f "$state/nginx.pid" ] && kill "$(cat "$state/nginx.pid")" 2>/dev/null; }
     rm -rf "$state"
   fi
 }
