@@ -63,6 +63,19 @@ describe("resilience", function()
     assert.are.equal(0, emu.stats().throttled or 0)
   end)
 
+  it("takes a burst with a configured rate, and rejects bad limits at once", function()
+    local c = client { rate_limits = { DescribeRegions = { rate = 2, burst = 6 } } }
+    local t0 = ecs.now()
+    ecs.run(function()
+      for _ = 1, 6 do ecs.spawn(function() assert(c:call("DescribeRegions", {})) end) end
+    end)
+    assert.is_true(ecs.now() - t0 < 0.4, "a burst of 6 should not wait for 2/s")
+    assert.are.equal(6, c.limiters.DescribeRegions:state().burst)
+    assert.has_error(function() client { rate_limits = { DescribeRegions = 0 } } end)
+    assert.has_error(function() client { rate_limits = { DescribeRegions = { burst = 5 } } } end)
+    assert.has_error(function() client { rate_limits = { DescribeRegions = { rate = 5, burst = 0.5 } } } end)
+  end)
+
   it("honours x-acs-retry-after before retrying a throttled call", function()
     quota("DescribeRegions", 2, 1) -- a token every 500 ms
     local c = client { adaptive = false }

@@ -54,8 +54,16 @@ local OPTIONS = {
   adaptive = is_boolean,
   rate_limits = function(v)
     if type(v) ~= "table" then return false end
+    local function positive(x) return type(x) == "number" and x > 0 and x < math.huge end
     for k, r in pairs(v) do
-      if type(k) ~= "string" or type(r) ~= "number" or r <= 0 or r == math.huge then return false end
+      if type(k) ~= "string" then return false end
+      if type(r) == "table" then
+        if not positive(r.rate) or (r.burst ~= nil and not (positive(r.burst) and r.burst >= 1)) then
+          return false
+        end
+      elseif not positive(r) then
+        return false
+      end
     end
     return true
   end,
@@ -68,7 +76,7 @@ local OPTION_HINTS = {
   max_attempts = "an integer >= 1", max_concurrency = "an integer >= 1",
   verify_tls = "a boolean", on_response = "a function", adaptive = "a boolean",
   deadline = "seconds > 0",
-  rate_limits = "a table of action name (or 'default') -> requests per second",
+  rate_limits = "a table of action name (or 'default') -> requests per second, or { rate = r, burst = b }",
 }
 
 -- Defaults a user expects; each is overridable per client, the call ones per call.
@@ -280,8 +288,10 @@ local function limiter_for(self, action)
   local limiter = limiters[key]
   if not limiter then
     local limits = self.rate_limits
-    local rate = limits and (limits[action] or limits.default)
-    limiter = core.limiter { rate = rate, adaptive = self.adaptive }
+    local limit = limits and (limits[action] or limits.default)
+    local rate, burst = limit, nil
+    if type(limit) == "table" then rate, burst = limit.rate, limit.burst end
+    limiter = core.limiter { rate = rate, burst = burst, adaptive = self.adaptive }
     limiters[key] = limiter
   end
   self.limiters[action] = limiter
