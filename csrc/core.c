@@ -3,6 +3,7 @@
 #include "encode.h"
 #include "flatten.h"
 #include "clock.h"
+#include "reply.h"
 #include "retry.h"
 #include "sign.h"
 #include "throttle.h"
@@ -30,6 +31,7 @@ static const luaL_Reg FUNCTIONS[] = {
     { "now", l_now },
     { "classify", ecs_l_classify },
     { "backoff", ecs_l_backoff },
+    { "integers", ecs_l_integers },
     { "retry_budget", ecs_l_retry_budget_new },
     { "limiter", ecs_l_limiter_new },
     { NULL, NULL },

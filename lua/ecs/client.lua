@@ -231,22 +231,8 @@ local function release(self)
 end
 
 -- Lua 5.4 decodes every JSON number as a float; ECS counts and sizes are
--- integers, so give them back as integers (57, not 57.0).
-local to_integer = math.tointeger
-local function integers(t, depth)
-  if depth > 64 then return t end
-  for k, v in pairs(t) do
-    local tv = type(v)
-    if tv == "number" then
-      local i = to_integer(v)
-      if i then t[k] = i end
-    elseif tv == "table" then
-      integers(v, depth + 1)
-    end
-  end
-  return t
-end
-if not to_integer then integers = function(t) return t end end
+-- integers, so core.integers gives them back as integers (57, not 57.0).
+local integers = core.integers
 
 -- Actions whose repetition changes nothing (remembered per action name).
 local reads = setmetatable({}, { __index = function(t, action)
@@ -271,7 +257,7 @@ local function outcome(action, params, response, idempotent)
   end
   local decoded = json.decode(body)
   if status >= 200 and status < 300 and type(decoded) == "table" then
-    return integers(decoded, 0)
+    return integers(decoded)
   end
   return nil, errors.response(action, status, response.head, body, decoded, idempotent)
 end
