@@ -134,11 +134,13 @@ function M.new(opts, getenv)
     max_attempts = opts.max_attempts or M.DEFAULTS.max_attempts,
     max_concurrency = opts.max_concurrency or M.DEFAULTS.max_concurrency,
     verify_tls = opts.verify_tls == nil and M.DEFAULTS.verify_tls or opts.verify_tls,
-    ca_file = opts.ca_file,
-    on_response = opts.on_response,
-    rate_limits = opts.rate_limits,
+    -- Unset options are false, not nil: a nil field would send every read
+    -- of it on the hot path through the metatables to the helper lookup.
+    ca_file = opts.ca_file or false,
+    on_response = opts.on_response or false,
+    rate_limits = opts.rate_limits or false,
     adaptive = opts.adaptive ~= false,
-    deadline = opts.deadline,
+    deadline = opts.deadline or false,
     retry_budget = core.retry_budget {},
     limiters = {}, -- action -> the shared limiter, looked up once
     in_flight = 0,
@@ -274,7 +276,7 @@ local function limiter_for(self, action)
   local limiter = limiters[key]
   if not limiter then
     local limits = self.rate_limits
-    local limit = limits and (limits[action] or limits.default)
+    local limit = limits and (limits[action] or limits.default) or nil
     local rate, burst = limit, nil
     if type(limit) == "table" then rate, burst = limit.rate, limit.burst end
     limiter = core.limiter { rate = rate, burst = burst, adaptive = self.adaptive }
@@ -311,7 +313,7 @@ local function send(self, action, params, settings)
     local timeout = settings.timeout
     if deadline then timeout = math.max(0.001, math.min(timeout, deadline - core.now())) end
     req.timeout, req.connect_timeout = timeout, settings.connect_timeout
-    req.ca_file, req.verify_tls = settings.ca_file, settings.verify_tls
+    req.ca_file, req.verify_tls = settings.ca_file or nil, settings.verify_tls
     transport:submit(req, on_done)
     local response = scheduler.suspend()
     local result, err = outcome(action, params, response, idempotent)
@@ -354,7 +356,11 @@ local helpers = {}
 local function helper(name)
   local h = helpers[name]
   if h then return h end
-  if type(name) ~= "string" or not name:match("^%u%w*$") then return nil end
+  -- Unset options (nil fields such as deadline) come here on every read:
+  -- turn away anything not starting with a capital letter cheaply.
+  if type(name) ~= "string" then return nil end
+  local first = name:byte(1)
+  if not first or first < 65 or first > 90 or not name:match("^%u%w*$") then return nil end
   local api = require "ecs.api"
   if not api.has(name) then
     local hint = util.closest(name, api.actions())
