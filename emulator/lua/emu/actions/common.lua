@@ -11,6 +11,25 @@ local M = {}
 M.fail = fail
 M.array = util.array
 
+-- The not-found answer of each kind of resource.
+local NOT_FOUND = {
+  instances = { "InvalidInstanceId.NotFound", "The specified InstanceId does not exist." },
+  disks = { "InvalidDiskId.NotFound", "The specified disk does not exist." },
+  sgs = { "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId does not exist." },
+}
+
+--- The resource `id` of a kind ("instances", "disks", "sgs") in the account's
+--- state, in `region` when given, brought up to date with its lifecycle;
+--- answers the kind's NotFound error otherwise.
+function M.find(ctx, kind, id, region)
+  local r = ctx.S[kind][id]
+  if not r or (region and r.RegionId ~= region) then
+    local nf = NOT_FOUND[kind]
+    fail(404, nf[1], nf[2])
+  end
+  return state.settle(r)
+end
+
 function M.region(p)
   local r = p.RegionId
   if not r or r == "" then

@@ -32,18 +32,12 @@ function H.new_disk(S, t)
 end
 
 local function get_disk(ctx, id, region)
-  local d = ctx.S.disks[id]
-  if not d or (region and d.RegionId ~= region) then
-    fail(404, "InvalidDiskId.NotFound", "The specified disk does not exist.")
-  end
-  return state.settle(d)
+  return c.find(ctx, "disks", id, region)
 end
 H.get_disk = get_disk
 
 local function get_instance(ctx, id)
-  local inst = ctx.S.instances[id]
-  if not inst then fail(404, "InvalidInstanceId.NotFound", "The specified InstanceId does not exist.") end
-  return state.settle(inst)
+  return c.find(ctx, "instances", id)
 end
 
 local function check_size(size, category, snapshot_size)

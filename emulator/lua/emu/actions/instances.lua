@@ -18,11 +18,7 @@ local function bad_status()
 end
 
 local function get_instance(ctx, id, region)
-  local inst = ctx.S.instances[id]
-  if not inst or (region and inst.RegionId ~= region) then
-    fail(404, "InvalidInstanceId.NotFound", "The specified InstanceId does not exist.")
-  end
-  return state.settle(inst)
+  return c.find(ctx, "instances", id, region)
 end
 
 local function check_name(name, what)

@@ -49,11 +49,7 @@ A.DescribeVSwitches = {
 }
 
 local function get_sg(ctx, region, id)
-  local sg = ctx.S.sgs[id]
-  if not sg or (region and sg.RegionId ~= region) then
-    fail(404, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId does not exist.")
-  end
-  return sg
+  return c.find(ctx, "sgs", id, region)
 end
 A.get_sg = get_sg
 
