@@ -226,6 +226,7 @@ int ecs_l_timestamp(lua_State *L)
 typedef struct {
     const char *method, *endpoint, *host, *action, *api_version;
     const char *key_id, *secret, *token, *timestamp, *nonce;
+    const char *user_agent; /* the User-Agent header, or NULL */
     size_t secret_len;
     int v3, post;
     EVP_MAC_CTX *mac; /* a signer's keyed HMAC, or NULL for a one-shot HMAC */
@@ -295,6 +296,7 @@ static void read_spec(lua_State *L, int t, sign_spec *s)
     s->token = field_string(L, t, "security_token", 0, NULL);
     s->timestamp = field_string(L, t, "timestamp", 0, NULL);
     s->nonce = field_string(L, t, "nonce", 0, NULL);
+    s->user_agent = field_string(L, t, "user_agent", 0, NULL);
     if (s->action[0] == '\0')
         luaL_error(L, "sign: action must not be empty");
 }
@@ -550,6 +552,8 @@ static int sign_request(lua_State *L, sign_spec *s, int params)
     int headers = lua_gettop(L);
     lua_pushvalue(L, headers);
     lua_setfield(L, req, "headers");
+    if (s->user_agent)
+        set_header(L, headers, "user-agent", s->user_agent);
     if (s->v3)
         sign_v3(L, s, params, req, headers);
     else
@@ -583,7 +587,7 @@ int ecs_l_sign(lua_State *L)
  * parameter arena kept between requests. The secret lives only here, in C
  * memory that is wiped when the signer is collected. */
 typedef struct {
-    char *strings; /* one block: method, endpoint, host, api version, id, secret, token */
+    char *strings; /* one block: method, endpoint, host, api version, id, secret, token, user agent */
     sign_spec base;
     EVP_MAC *mac_alg;
     EVP_MAC_CTX *mac;
@@ -644,7 +648,7 @@ static int signer_sign(lua_State *L)
 }
 
 /* core.signer{ version, method, endpoint, host, api_version, access_key_id,
- *              access_key_secret, security_token } -> signer */
+ *              access_key_secret, security_token, user_agent } -> signer */
 int ecs_l_signer_new(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -659,10 +663,10 @@ int ecs_l_signer_new(lua_State *L)
     memset(g, 0, sizeof *g);
     ecs_setmetatable(L, SIGNER_MT);
 
-    const char *parts[7] = { spec.method, spec.endpoint, spec.host, spec.api_version,
-                             spec.key_id, spec.secret, spec.token };
-    size_t lens[7], total = 0;
-    for (int i = 0; i < 7; i++) {
+    const char *parts[8] = { spec.method, spec.endpoint, spec.host, spec.api_version,
+                             spec.key_id, spec.secret, spec.token, spec.user_agent };
+    size_t lens[8], total = 0;
+    for (int i = 0; i < 8; i++) {
         lens[i] = parts[i] ? (i == 5 ? spec.secret_len : strlen(parts[i])) : 0;
         total += lens[i] + 1;
     }
@@ -670,9 +674,9 @@ int ecs_l_signer_new(lua_State *L)
     if (g->strings == NULL)
         return luaL_error(L, "signer: out of memory");
     g->strings_len = total;
-    const char *copies[7];
+    const char *copies[8];
     size_t off = 0;
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
         copies[i] = NULL;
         if (parts[i]) {
             memcpy(g->strings + off, parts[i], lens[i]);
@@ -689,6 +693,7 @@ int ecs_l_signer_new(lua_State *L)
     g->base.key_id = copies[4];
     g->base.secret = copies[5];
     g->base.token = copies[6];
+    g->base.user_agent = copies[7];
     g->base.action = g->base.timestamp = g->base.nonce = NULL;
     g->base.flat = &g->flat;
     g->nonces = nonce_pool_new();

@@ -151,6 +151,7 @@ function M.new(opts, getenv)
     version = self.signature_version, method = self.method, endpoint = self.endpoint,
     host = self.host, api_version = self.api_version, access_key_id = creds.access_key_id,
     access_key_secret = creds.access_key_secret, security_token = creds.security_token,
+    user_agent = self.user_agent,
   })
   if not ok3 then error(signer, 2) end
   secrets[self] = { access_key_id = creds.access_key_id, signer = signer }
@@ -204,7 +205,6 @@ function Client:prepare(action, params, pin)
   local ok, req, string_to_sign = pcall(secrets[self].signer.sign, secrets[self].signer,
     action, params, timestamp, nonce)
   if not ok then error(req, 2) end
-  req.headers["user-agent"] = self.user_agent
   return req, string_to_sign
 end
 
@@ -309,7 +309,6 @@ local function send(self, action, params, settings)
       wait = limiter:acquire(reserved)
     end
     local req = signer:sign(action, params) -- fresh nonce and timestamp
-    req.headers["user-agent"] = self.user_agent
     local timeout = settings.timeout
     if deadline then timeout = math.max(0.001, math.min(timeout, deadline - core.now())) end
     req.timeout, req.connect_timeout = timeout, settings.connect_timeout
