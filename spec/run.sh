@@ -6,30 +6,15 @@ set -u
 cd "$(dirname "$0")/.."
 LUA=${LUA:-lua5.4}
 BUILD=${BUILD:-build}
-export LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;"
-export LUA_CPATH="$BUILD/?.so;;"
 
-state=""
-stop_emulator() {
-  if [ -n "$state" ]; then
-    emulator/ecs-emulator stop --port "$port" >/dev/null 2>&1 ||
-      { [ -f "$state/nginx.pid" ] && kill "$(cat "$state/nginx.pid")" 2>/dev/null; }
-    rm -rf "$state"
-  fi
-}
+# Without an emulator given, run again under a fresh one (tools/with-emulator
+# starts it on a free port and stops it afterwards).
 if [ -z "${ECS_EMULATOR_ENDPOINT:-}" ] && [ -x emulator/ecs-emulator ] && [ -z "${NO_EMULATOR:-}" ]; then
-  state=$(mktemp -d /tmp/lua-ecs-emulator.XXXXXX)
-  if ! out=$(emulator/ecs-emulator start --state-dir "$state"); then
-    echo "spec/run.sh: the emulator did not start" >&2
-    rm -rf "$state"
-    exit 1
-  fi
-  ECS_EMULATOR_ENDPOINT=$(printf '%s\n' "$out" | head -n 1)
-  export ECS_EMULATOR_ENDPOINT
-  port=${ECS_EMULATOR_ENDPOINT##*:}
-  trap stop_emulator EXIT
+  exec tools/with-emulator spec/run.sh "$@"
 fi
 
+export LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;"
+export LUA_CPATH="$BUILD/?.so;;"
 log=$(mktemp)
 "$LUA" /usr/bin/busted -o plainTerminal "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
