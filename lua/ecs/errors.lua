@@ -55,31 +55,30 @@ end
 --- The error for an HTTP response (head: its raw header block): `decoded` is the JSON body when it was
 --- JSON. A 2xx whose body could not be read is a BadResponse too; since the
 --- request did arrive, that is resent only for an idempotent call.
+local function text(v)
+  return type(v) == "string" and v or nil
+end
+
 function M.response(action, status, head, body, decoded, idempotent)
   local err
-  if type(decoded) == "table" and decoded.Code == "SignatureNonceUsed" then
-    -- Every attempt has a fresh nonce, so the service saw this very request
-    -- twice: libcurl resent it after the connection broke without a reply.
-    -- The first copy may have taken effect; treat it as the broken connection.
-    err = M.new {
-      code = "Transport.Reset",
-      message = "the connection broke after the request was sent (the service then "
-        .. "refused libcurl's resend: SignatureNonceUsed)",
-      service_code = decoded.Code,
-      request_id = type(decoded.RequestId) == "string" and decoded.RequestId or nil,
-      http_status = status,
-      action = action,
-    }
-  elseif type(decoded) == "table" and type(decoded.Code) == "string" then
+  if type(decoded) == "table" and type(decoded.Code) == "string" then
     err = M.new {
       code = decoded.Code,
-      message = type(decoded.Message) == "string" and decoded.Message or "",
-      request_id = type(decoded.RequestId) == "string" and decoded.RequestId or nil,
-      host_id = type(decoded.HostId) == "string" and decoded.HostId or nil,
-      recommend = type(decoded.Recommend) == "string" and decoded.Recommend or nil,
+      message = text(decoded.Message) or "",
+      request_id = text(decoded.RequestId),
+      host_id = text(decoded.HostId),
+      recommend = text(decoded.Recommend),
       http_status = status,
       action = action,
     }
+    if err.code == "SignatureNonceUsed" then
+      -- Every attempt has a fresh nonce, so the service saw this very request
+      -- twice: libcurl resent it after the connection broke without a reply.
+      -- The first copy may have taken effect; treat it as the broken connection.
+      err.service_code, err.code = err.code, "Transport.Reset"
+      err.message = "the connection broke after the request was sent (the service then "
+        .. "refused libcurl's resend: SignatureNonceUsed)"
+    end
   else
     err = M.new {
       code = "Transport.BadResponse",
