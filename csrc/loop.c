@@ -68,7 +68,6 @@ typedef struct {
 
 #define PARKED 0x80000000u
 
-#define now_seconds ecs_monotonic
 
 /* ---- growable byte buffers ---- */
 
@@ -249,7 +248,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     loop *lp = userp;
     (void)multi;
-    lp->curl_due = timeout_ms < 0 ? -1.0 : now_seconds() + (double)timeout_ms / 1000.0;
+    lp->curl_due = timeout_ms < 0 ? -1.0 : ecs_monotonic() + (double)timeout_ms / 1000.0;
     return 0;
 }
 
@@ -454,7 +453,7 @@ static int l_submit(lua_State *L)
     }
 
     t->id = ++lp->next_id;
-    t->started = now_seconds();
+    t->started = ecs_monotonic();
     CURLMcode mc = curl_multi_add_handle(lp->multi, t->easy);
     if (mc != CURLM_OK) {
         transfer_recycle(lp, t);
@@ -621,7 +620,7 @@ static int l_run_once(lua_State *L)
 {
     loop *lp = check_loop(L);
     double max_wait = luaL_optnumber(L, 2, -1.0);
-    double now = now_seconds();
+    double now = ecs_monotonic();
     /* wait < 0 means no deadline: sleep until a socket is ready. */
     double wait = max_wait < 0 ? -1.0 : max_wait;
     if (lp->done != NULL)
@@ -665,9 +664,9 @@ static int l_run_once(lua_State *L)
             flags |= CURL_CSELECT_ERR;
         curl_multi_socket_action(lp->multi, fd, flags, &running);
     }
-    drive_timeout(lp, now_seconds());
+    drive_timeout(lp, ecs_monotonic());
     collect_completions(lp);
-    now = now_seconds(); /* after the work above, so latencies include it */
+    now = ecs_monotonic(); /* after the work above, so latencies include it */
 
     lua_newtable(L);
     int count = 0;
@@ -695,7 +694,7 @@ static int l_timer(lua_State *L)
     if (!(seconds >= 0))
         seconds = 0;
     lua_Integer id = ++lp->next_id;
-    if (heap_push(lp, now_seconds() + seconds, id) != 0)
+    if (heap_push(lp, ecs_monotonic() + seconds, id) != 0)
         return luaL_error(L, "timer: out of memory");
     lua_pushinteger(L, id);
     return 1;
@@ -711,7 +710,7 @@ static int l_pending(lua_State *L)
 
 static int l_now(lua_State *L)
 {
-    lua_pushnumber(L, now_seconds());
+    lua_pushnumber(L, ecs_monotonic());
     return 1;
 }
 
