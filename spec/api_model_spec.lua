@@ -1,8 +1,7 @@
 -- ecs.api and the generated model lua/ecs/api/ecs_2014_05_26.lua.
 -- Run: LUA_PATH='lua/?.lua;lua/?/init.lua;spec/?.lua;;' lua5.4 /usr/bin/busted spec/api_model_spec.lua
--- The cross-check against the reference docs reads them from $ECS_REFERENCE_DIR
--- (default ../shared/reference beside the checkout, else /work/shared/reference)
--- and fails when they are missing.
+-- The cross-check against the reference docs reads the facts extracted from them into
+-- spec/data/reference.lua (tools/extract-reference; make check-reference tells when it is stale).
 
 local MODEL = "ecs.api.ecs_2014_05_26"
 local ACTION_COUNT = 380 -- @alicloud/ecs20140526@7.11.6
@@ -305,20 +304,9 @@ end)
 -- the model with a compatible type; exceptions are listed by name, with a reason, and must each
 -- still be needed (a stale exception fails too).
 --------------------------------------------------------------------------------------------------
-local function first_dir(...)
-  for _, dir in ipairs { ... } do
-    local f = io.open(dir .. "/README.md", "rb")
-    if f then f:close(); return dir end
-  end
-  return (...)
-end
-local REF_DIR = os.getenv("ECS_REFERENCE_DIR") or first_dir("../shared/reference", "/work/shared/reference")
-local REF = {
-  api2019 = "002_0a41c2708afdc3bb.txt",            -- API reference, 2019 edition (PDF text)
-  describe_instances = "004_8d10d28eeb775749.txt", -- DescribeInstances, 2024 (web page text)
-  image_from_family = "003_fd3ea5842a7c1b69.txt",  -- DescribeImageFromFamily, 2024 (web page text)
-  image_support = "000_385d836ffbbaf46e.txt",      -- DescribeImageSupportInstanceTypes (web text)
-}
+-- Documented actions and request parameters, per document: { file, lines, role, actions = { { name,
+-- line } }, rows = { { action, parameter, documented type, required, line } } }.
+local REF = dofile("spec/data/reference.lua")
 
 -- Parameters every request carries, set by the client/signer rather than by the caller.
 local COMMON = { Action = true, Version = true, Format = true, AccessKeyId = true, Signature = true,
@@ -417,126 +405,26 @@ local function compatible(doc_type, node, doc_name)
   return c == true
 end
 
-local function read_lines(name)
-  local path = REF_DIR .. "/" .. name
-  local f = io.open(path, "r")
-  if not f then
-    error("reference doc not found: " .. path .. " (set ECS_REFERENCE_DIR)", 0)
+-- The documented params of each action of a document, in document order: { { name = action,
+-- line = n, params = { { name, type, required, line } } } }.
+local function doc_actions(doc)
+  local list, by = {}, {}
+  for _, a in ipairs(doc.actions) do
+    by[a[1]] = { name = a[1], line = a[2], params = {} }
+    list[#list + 1] = by[a[1]]
   end
-  local lines = {}
-  for l in f:lines() do lines[#lines + 1] = (l:gsub("\r$", "")) end
-  f:close()
-  return lines
+  for _, r in ipairs(doc.rows) do
+    local a = assert(by[r[1]], "row for an action the document does not list: " .. r[1])
+    a.params[#a.params + 1] = { name = r[2], type = r[3], required = r[4], line = r[5] }
+  end
+  return list
 end
 
-local REQ = { Yes = true, Required = true, No = false, Optional = false }
-local TYPE_WORDS = { String = true, Integer = true, Long = true, Boolean = true, Float = true, Array = true }
-
--- 2019 PDF text: sections "6.5 DescribeInstances"; request tables start at a
--- "Name|Parameter Type Required ..." header and end at the response table / examples / error codes.
--- Rows are "Name Type Yes|No ...", or a name wrapped over lines above "Type Yes|No ..."
--- ("CreditSpec" / "ification" / "" / "String No ...").
-local function parse_2019(lines)
-  local sections, order, errors = {}, {}, {}
-  local cur, inreq
-  for i, l in ipairs(lines) do
-    local act = l:match("^%s*%d+%.%d+%s+([A-Z][A-Za-z]+)%s*$")
-    if act then
-      cur = sections[act]
-      if not cur then
-        cur = { name = act, line = i, params = {}, tables = 0 }
-        sections[act] = cur
-        order[#order + 1] = act
-      end
-      inreq = false
-    elseif cur then
-      if l:match("^%s*Name%s+Type%s+Required") or l:match("^%s*Parameter%s+Type%s+Required") then
-        inreq = true
-        cur.tables = cur.tables + 1
-      elseif l:match("^%s*Response parameters") or l:match("^%s*Name%s+Type%s+Description")
-          or l:match("^%s*Parameter%s+Type%s+Description") or l:match("^%s*Examples%s*$")
-          or l:match("^%s*Error codes%s*$") then
-        inreq = false
-      elseif inreq then
-        local name, ty, req = l:match("^([A-Za-z][A-Za-z0-9.]*) (%u%l+) (%u%l+)%f[%A]")
-        if not (name and TYPE_WORDS[ty] and REQ[req] ~= nil) then
-          name = nil
-          ty, req = l:match("^(%u%l+) (%u%l+)%f[%A]")
-          if ty and TYPE_WORDS[ty] and REQ[req] ~= nil then
-            local j = i - 1
-            while j > 0 and lines[j]:match("^%s*$") do j = j - 1 end
-            local frags = {}
-            while j > 0 and lines[j]:match("^%s*[A-Za-z0-9.]+%s*$") do
-              table.insert(frags, 1, (lines[j]:gsub("%s", "")))
-              j = j - 1
-            end
-            name = table.concat(frags)
-            if not name:match("^%u[%w]*[%w.]*$") then
-              errors[#errors + 1] = ("line %d: cannot read the wrapped name above %q"):format(i, l)
-              name = nil
-            end
-          end
-        end
-        if name then
-          cur.params[#cur.params + 1] = { name = name, type = ty, required = REQ[req], line = i }
-        end
-      end
-    end
-  end
-  local actions = {}
-  for _, a in ipairs(order) do
-    if sections[a].tables > 0 then actions[#actions + 1] = sections[a] end
-  end
-  return actions, errors
-end
-
--- 2024 web text (003, 004): "ParameterTypeRequiredDescriptionExample", then rows glued as
--- "RegionIdstringYes". Rows after an "object []" / "array" row are its members (or, with an empty
--- name, its item type) until the next such row or the end of the table.
-local WEB_TYPES = { "object []", "boolean", "integer", "string", "object", "array", "float", "long" }
-local function parse_web(lines)
-  local params, inreq, parent = {}, false, nil
-  for i, l in ipairs(lines) do
-    if l:match("^Request parameters") then inreq = true
-    elseif l:match("^Response parameters") then inreq = false
-    elseif inreq then
-      for _, t in ipairs(WEB_TYPES) do
-        local name, req = l:match("^([%w.]*)" .. t:gsub("([%[%]])", "%%%1") .. "(%u%l+)$")
-        if name and REQ[req] ~= nil then
-          local row = { name = name, type = t, required = REQ[req], line = i }
-          if t == "object []" or t == "array" or t == "object" then
-            parent = row
-            params[#params + 1] = row
-          elseif parent then
-            if name ~= "" then
-              row.name = parent.name .. (parent.type == "object" and "." or ".n.") .. name
-              params[#params + 1] = row
-            end -- an unnamed row is the array's item type, covered by the array row
-          else
-            params[#params + 1] = row
-          end
-          break
-        end
-      end
-    end
-  end
-  return params
-end
-
--- English web text with spaced columns (000): "Filter.N.Key String No imageId".
-local function parse_web_spaced(lines)
-  local params, inreq = {}, false
-  for i, l in ipairs(lines) do
-    if l:match("^Request parameters") then inreq = true
-    elseif l:match("^Response parameters") then inreq = false
-    elseif inreq then
-      local name, ty, req = l:match("^([A-Za-z][A-Za-z0-9.]*) (%u%l+) (%u%l+)%f[%A]")
-      if name and TYPE_WORDS[ty] and REQ[req] ~= nil then
-        params[#params + 1] = { name = name, type = ty, required = REQ[req], line = i }
-      end
-    end
-  end
-  return params
+local function doc_params(doc, action)
+  local actions = doc_actions(doc)
+  assert.are.equal(1, #actions)
+  assert.are.equal(action, actions[1].name)
+  return actions[1].params
 end
 
 -- Check documented params of one action; returns a list of problems and marks used exceptions.
@@ -578,24 +466,61 @@ end
 describe("generated model against the reference docs", function()
   local used = {}
 
+  it("reads facts from every reference document (spec/data/reference.lua)", function()
+    local f = assert(io.open("spec/data/reference.lua", "r"))
+    local first = f:read("*l")
+    f:close()
+    assert.matches("^%-%- Generated by tools/extract%-reference .*regenerate: tools/extract%-reference DIR", first)
+    local files = {
+      api2019 = "002_0a41c2708afdc3bb.txt", describe_instances = "004_8d10d28eeb775749.txt",
+      image_from_family = "003_fd3ea5842a7c1b69.txt", image_support = "000_385d836ffbbaf46e.txt",
+    }
+    for key, file in pairs(files) do
+      local doc = REF[key]
+      assert(doc, "no document " .. key)
+      assert.are.equal(file, doc.file)
+      assert.are.equal("string", type(doc.role))
+      assert.is_true(math.type(doc.lines) == "integer" and doc.lines > 0, key)
+    end
+  end)
+
+  it("has a positive source line and a known type word on every documented row", function()
+    for key, doc in pairs(REF) do
+      local actions = {}
+      for _, a in ipairs(doc.actions) do
+        assert(type(a[1]) == "string" and a[1]:match("^%u%w+$"), key .. ": bad action " .. tostring(a[1]))
+        assert(math.type(a[2]) == "integer" and a[2] > 0 and a[2] <= doc.lines, key .. ": bad line for " .. a[1])
+        actions[a[1]] = true
+      end
+      for i, r in ipairs(doc.rows) do
+        local where = ("%s row %d"):format(key, i)
+        assert.are.equal(5, #r, where)
+        assert(actions[r[1]], where .. ": action " .. tostring(r[1]) .. " not among the document's actions")
+        assert(type(r[2]) == "string" and r[2]:match("^%a[%w.]*$"), where .. ": bad name")
+        assert(type(r[3]) == "string" and COMPAT[r[3]:lower()], where .. ": unknown type " .. tostring(r[3]))
+        assert(type(r[4]) == "boolean", where .. ": required is a boolean")
+        assert(math.type(r[5]) == "integer" and r[5] > 0 and r[5] <= doc.lines, where .. ": bad line " .. tostring(r[5]))
+      end
+    end
+  end)
+
   it("2019 API reference (002): every documented action and request parameter", function()
-    local actions, errors = parse_2019(read_lines(REF.api2019))
-    -- the parser must find what is there: ~110 action sections with request tables, ~900 rows
-    assert.are.same({}, errors)
+    local actions = doc_actions(REF.api2019)
+    -- what the parser found there: ~110 action sections with request tables, ~900 rows
     assert.is_true(#actions >= 105, "found only " .. #actions .. " action sections")
     local rows, problems = 0, {}
     for _, a in ipairs(actions) do
-      assert(#a.params > 0, "no request rows parsed for " .. a.name .. " (line " .. a.line .. ")")
+      assert(#a.params > 0, "no request rows for " .. a.name .. " (line " .. a.line .. ")")
       rows = rows + #a.params
       for _, msg in ipairs(check_action(a.name, a.params, used, {})) do problems[#problems + 1] = msg end
     end
-    assert.is_true(rows >= 850, "parsed only " .. rows .. " request rows")
+    assert.is_true(rows >= 850, "only " .. rows .. " request rows")
     assert.are.same({}, problems)
   end)
 
   it("2024 DescribeInstances (004): every request parameter, with required flags", function()
-    local params = parse_web(read_lines(REF.describe_instances))
-    assert.is_true(#params >= 40, "parsed only " .. #params .. " rows")
+    local params = doc_params(REF.describe_instances, "DescribeInstances")
+    assert.is_true(#params >= 40, "only " .. #params .. " rows")
     assert.are.same({}, check_action("DescribeInstances", params, used, { required = true }))
     local seen = {}
     for _, p in ipairs(params) do seen[p.name] = p end
@@ -605,13 +530,13 @@ describe("generated model against the reference docs", function()
   end)
 
   it("2024 DescribeImageFromFamily (003): every request parameter, with required flags", function()
-    local params = parse_web(read_lines(REF.image_from_family))
+    local params = doc_params(REF.image_from_family, "DescribeImageFromFamily")
     assert.are.equal(2, #params)
     assert.are.same({}, check_action("DescribeImageFromFamily", params, used, { required = true }))
   end)
 
   it("DescribeImageSupportInstanceTypes (000): every request parameter, with required flags", function()
-    local params = parse_web_spaced(read_lines(REF.image_support))
+    local params = doc_params(REF.image_support, "DescribeImageSupportInstanceTypes")
     assert.are.equal(6, #params) -- Action, RegionId, ImageId, ActionType, Filter.N.Key, Filter.N.Value
     assert.are.same({}, check_action("DescribeImageSupportInstanceTypes", params, used, { required = true }))
   end)
