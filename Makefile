@@ -1,10 +1,16 @@
 # Thin wrapper: CMake builds, spec/run.sh tests. See README.md.
 PREFIX ?= /usr/local
+# lua5.4, or luajit for the LuaJIT/OpenResty paths (lib/lua/5.1, share/lua/5.1).
+LUA_FLAVOR ?= lua5.4
 MAKEFLAGS += --no-print-directory
 BUILD_TYPE ?= RelWithDebInfo
 CMAKE ?= cmake
+ECS_REFERENCE_DIR ?= ../shared/reference
 
-.PHONY: all deps build build-luajit build-asan test test-lua54 luajit asan demo install bench api-model clean
+INSTALL_BUILD = $(if $(filter luajit,$(LUA_FLAVOR)),build-luajit,build)
+
+.PHONY: all deps build build-luajit build-asan test test-lua54 luajit asan demo install bench \
+        api-model check-reference rock-install clean
 
 all: build
 
@@ -16,7 +22,7 @@ build: deps
 	@$(CMAKE) --build build -j2
 
 build-luajit: deps
-	@$(CMAKE) -S . -B build-luajit -DLUA_FLAVOR=luajit -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@$(CMAKE) -S . -B build-luajit -DLUA_FLAVOR=luajit -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	@$(CMAKE) --build build-luajit -j2
 
 build-asan: deps
@@ -44,11 +50,25 @@ demo: build
 bench: build build-asan
 	@bench/run
 
-install: build
-	@$(CMAKE) --install build --prefix $(PREFIX)
+# The modules, the emulator (bin/ecs-emulator) and the editor annotations under PREFIX.
+install: $(INSTALL_BUILD)
+	@$(CMAKE) --install $(INSTALL_BUILD) --prefix $(PREFIX)
+
+# What the rockspec runs (luarocks make): configure, build and install in a
+# temporary build folder, so the tree is left as it was. No package installs.
+rock-install:
+	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	  $(CMAKE) -S . -B "$$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$(PREFIX)" -DCMAKE_C_FLAGS="$(CFLAGS)" \
+	    -DLUA_INCDIR="$(LUA_INCDIR)" -DLUA_CMOD_DIR="$(LUA_CMOD_DIR)" -DLUA_LMOD_DIR="$(LUA_LMOD_DIR)" >/dev/null; \
+	  $(CMAKE) --build "$$dir" -j2 >/dev/null; \
+	  $(CMAKE) --install "$$dir" >/dev/null
 
 api-model:
 	@cd tools && npm ci --no-audit --no-fund && node gen-api-model.js
+
+# Re-extracts the facts of the reference docs; fails if spec/data/reference.lua is stale.
+check-reference:
+	@tools/extract-reference --check "$(ECS_REFERENCE_DIR)"
 
 clean:
 	@rm -rf build build-luajit build-asan

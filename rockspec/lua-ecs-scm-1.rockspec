@@ -18,15 +18,17 @@ dependencies = {
   "lua >= 5.1, < 5.5",
   "lua-cjson >= 2.1",
 }
-external_dependencies = {
-  OPENSSL = { header = "openssl/evp.h", library = "crypto" },
-  CURL = { header = "curl/curl.h", library = "curl" },
-}
+-- OpenSSL (libcrypto) and libcurl are found by CMake through pkg-config, which
+-- knows Debian's multiarch include folders (curl/curl.h is not in /usr/include).
 build = {
-  type = "cmake",
+  -- `make rock-install` configures, builds and installs in a temporary folder,
+  -- so the source tree is left without build files.
+  type = "make",
+  build_pass = false,
+  install_target = "rock-install",
   variables = {
-    CMAKE_BUILD_TYPE = "Release",
-    CMAKE_INSTALL_PREFIX = "$(PREFIX)",
+    CFLAGS = "$(CFLAGS)",
+    PREFIX = "$(PREFIX)",
     LUA_INCDIR = "$(LUA_INCDIR)",
     LUA_CMOD_DIR = "$(LIBDIR)",
     LUA_LMOD_DIR = "$(LUADIR)",

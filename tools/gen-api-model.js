@@ -1,10 +1,16 @@
 #!/usr/bin/env node
 'use strict';
 // Generates the lua-ecs API model from the official SDK package @alicloud/ecs20140526:
-//   lua/ecs/api/ecs_2014_05_26.lua       action name -> Lua source of its shape (compiled lazily)
-//   lua/ecs/api/ecs_2014_05_26_meta.lua  LuaLS annotations (---@meta)
+//   lua/ecs/api/ecs_2014_05_26.lua  action name -> Lua source of its shape (compiled lazily); runtime
+//   types/ecs_2014_05_26.lua        LuaLS annotations (---@meta) for editors only: each action's
+//                                   request and reply classes and the ecs.Client helper methods.
+//                                   types/ is a LuaLS library folder (installed to
+//                                   share/lua-ecs/types), never on the runtime require path.
+//                                   It replaces lua/ecs/api/ecs_2014_05_26_meta.lua, which is
+//                                   removed when found.
 // Run: cd tools && npm ci && node gen-api-model.js     (the Makefile target is `make api-model`)
-// Options: --check  exit 1 if the files on disk differ from what would be generated.
+// Options: --check  exit 1 if the files on disk differ from what would be generated (or the old
+//                   annotation file is still there).
 //
 // What comes from where (see also the header written into the generated file):
 //   actions, wire names, types, nesting   dist/models (names()/types()) + src/client.ts
@@ -22,6 +28,9 @@
 //                                         max from the size param's doc comment, else
 //                                         tools/api-supplement.json; list path from the response body
 //                                         model (the single wrapper.list or list field)
+//   reply classes (annotations only)      the response *body* models (XxxResponseBody and its
+//                                         nested classes): wire names from names(), types from
+//                                         types(), the first sentence of each field's @remarks
 
 const fs = require('fs');
 const path = require('path');
@@ -30,7 +39,8 @@ const supplement = require('./api-supplement.json');
 
 const ROOT = path.resolve(__dirname, '..');
 const OUT_MODEL = path.join(ROOT, 'lua/ecs/api/ecs_2014_05_26.lua');
-const OUT_META = path.join(ROOT, 'lua/ecs/api/ecs_2014_05_26_meta.lua');
+const OUT_TYPES = path.join(ROOT, 'types/ecs_2014_05_26.lua');
+const OLD_META = path.join(ROOT, 'lua/ecs/api/ecs_2014_05_26_meta.lua'); // before the move to types/
 
 const info = sdk.packageInfo();
 const models = sdk.loadModels();
@@ -203,6 +213,8 @@ function buildAction(ca) {
     paging: pagingFor(ca.action, params, ca.respClass),
     params,
   };
+  // The reply body model, for the annotations only (not enumerable: not part of the runtime model).
+  Object.defineProperty(shape, '_reply', { value: responseBody(ca.respClass) });
   return shape;
 }
 
@@ -286,8 +298,24 @@ function modelFile() {
   return out.join('\n') + '\n';
 }
 
-// ---- LuaLS annotations ------------------------------------------------------------------------
+// ---- LuaLS annotations (types/) ---------------------------------------------------------------
+// Class names, all under `ecs.`:
+//   ecs.<Action>Request   the params table of an action (named ecs.<Action>Params before the
+//                         annotations moved to types/)
+//   ecs.<Action>Reply     what the client returns: the decoded JSON response *body* (not the SDK's
+//                         { headers, statusCode, body } wrapper)
+//   <class>.<Field>       the object held by a field
+//   <class>.<Field>Item   one element of a list field (<class>.<Field>ItemItem in a list of lists)
+//   <class>.<Field>Value  the value of a map field
+// e.g. res.Instances.Instance[1] of DescribeInstances is an ecs.DescribeInstancesReply.Instances.InstanceItem.
+// ecs.Client, ecs.CallOptions and ecs.Error are declared by hand in lua/ecs/*.lua; LuaLS merges the
+// `---@class ecs.Client` here (the generated helper methods) with the one there.
 const LUALS = { string: 'string', integer: 'integer', long: 'integer', float: 'number', boolean: 'boolean', any: 'any' };
+
+// The SDK marks every reply field optional, and the service does leave some out (NextToken on the
+// last page, unset attributes). Declaring them all `?` would make LuaLS ask for a nil check at every
+// step of res.Instances.Instance[1].Status, so reply fields are declared present.
+const REPLY_FIELDS_OPTIONAL = false;
 
 function luaLsType(node, cls, nested) {
   switch (node.type) {
@@ -300,8 +328,47 @@ function luaLsType(node, cls, nested) {
       return node.style === 'json' ? `${cls}|string` : cls;
     }
     case 'map': return `table<string, ${luaLsType(node.values, cls + 'Value', nested)}>` + (node.style === 'json' ? '|string' : '');
-    default: return LUALS[node.type];
+    default: {
+      if (!LUALS[node.type]) throw new Error('no LuaLS type for ' + node.type + ' (' + cls + ')');
+      return LUALS[node.type];
+    }
   }
+}
+
+// Reply nodes: the same node shape as params (type/items/members/values, _doc) so luaLsType serves
+// both, but taken as the JSON decodes: a string stays a string even when it holds a JSON document.
+// Numbers: a field with an @example gets the request-side rule (numberType). Most nested reply
+// fields have no doc comment at all; for those `integer` only when the name says it counts or
+// identifies something, else `number` (MemorySize, Bandwidth, CPUCreditBalance... can be fractional).
+function replyNumberType(wire, d) {
+  if (d.example) return numberType(wire, d);
+  if (/(Price|Ratio|Rate|Frequency|Weight|Memory|Credit|Discount)/i.test(wire)) return 'float';
+  if (/(Count|Number|Numbers|Num|Nums|Quantity|Amount|Id|ID|Uid|Index|Period|Times|Port|Priority|Hour|Days|Timeout|Cpu|CPU|Cores?|Sockets|Vcpus?|Vgpus|Gpus|Code|PageSize)$/.test(wire)) return 'integer';
+  return 'float';
+}
+
+function replyType(t, wire, d, where, seen) {
+  if (t === 'number') return { type: replyNumberType(wire, d) };
+  if (typeof t === 'string') return { type: scalarType(t, wire, d) };
+  if (typeof t === 'function') return { type: 'object', members: replyMembers(t, seen) };
+  if (t && t.type === 'array') return { type: 'list', items: replyType(t.itemType, wire, d, where + '[]', seen) };
+  if (t && t.type === 'map') {
+    if (t.keyType !== 'string') throw new Error(`${where}: map key type ${JSON.stringify(t.keyType)}`);
+    return { type: 'map', values: replyType(t.valueType, wire, d, where + '{}', seen) };
+  }
+  throw new Error(`unknown reply type for ${where}: ${JSON.stringify(t)}`);
+}
+
+function replyMembers(Cls, seen = []) {
+  if (seen.includes(Cls)) throw new Error(`${Cls.name}: recursive reply model`);
+  const names = Cls.names(), types = Cls.types();
+  return Object.keys(names).map((f) => {
+    if (!(f in types)) throw new Error(`${Cls.name}.${f}: no type`);
+    const node = replyType(types[f], names[f], doc(Cls.name, f), Cls.name + '.' + f, seen.concat([Cls]));
+    node.name = names[f];
+    Object.defineProperty(node, '_doc', { value: doc(Cls.name, f) });
+    return node;
+  }).sort(byWire);
 }
 
 // RegionId is filled in by the client from its configuration, so editors should not demand it.
@@ -318,7 +385,9 @@ function firstSentence(text) {
   return s;
 }
 
-function metaClass(lines, cls, members, descr) {
+// One ---@class block and, after it, those of the objects it holds. `optional(member)` says
+// whether a field gets `?`.
+function metaClass(lines, cls, members, descr, optional) {
   const nested = [];
   lines.push('');
   if (descr) lines.push(`--- ${descr}`);
@@ -326,24 +395,40 @@ function metaClass(lines, cls, members, descr) {
   for (const m of members) {
     const t = luaLsType(m, `${cls}.${m.name}`, nested);
     const summary = m._doc ? firstSentence(m._doc.remarks) : '';
-    lines.push(`---@field ${m.name}${annotatedRequired(m) ? '' : '?'} ${t}${summary ? ' ' + summary : ''}`);
+    lines.push(`---@field ${m.name}${optional(m) ? '?' : ''} ${t}${summary ? ' ' + summary : ''}`);
   }
-  for (const n of nested) metaClass(lines, n.cls, n.members);
+  for (const n of nested) metaClass(lines, n.cls, n.members, null, optional);
 }
 
-function metaFile() {
-  const lines = ['---@meta', regen, '-- LuaLS annotations for the ECS API (params of each action, ecs.Client methods).'];
-  for (const a of actions) metaClass(lines, `ecs.${a.name}Params`, a.params, `Parameters of ${a.name}.`);
-  lines.push('');
-  lines.push('---@class ecs.Client');
+function typesFile() {
+  const body = [];
+  const requestOptional = (m) => !annotatedRequired(m);
+  const replyOptional = () => REPLY_FIELDS_OPTIONAL;
   for (const a of actions) {
-    lines.push(`---@field ${a.name} fun(self: ecs.Client, params: ecs.${a.name}Params${a.params.some(annotatedRequired) ? '' : '?'}): table?, table?`);
+    metaClass(body, `ecs.${a.name}Request`, a.params, `Parameters of ${a.name}.`, requestOptional);
+    metaClass(body, `ecs.${a.name}Reply`, replyMembers(a._reply),
+      `Reply of ${a.name}: the decoded JSON body that client:${a.name} and client:call return.`, replyOptional);
   }
-  return lines.join('\n') + '\n';
+  const classes = body.filter((l) => l.startsWith('---@class ')).length;
+  body.push('');
+  body.push('---@class ecs.Client');
+  for (const a of actions) {
+    const p = a.params.some(annotatedRequired) ? 'params' : 'params?';
+    body.push(`---@field ${a.name} fun(self: ecs.Client, ${p}: ecs.${a.name}Request, opts?: ecs.CallOptions): ecs.${a.name}Reply?, ecs.Error?`);
+  }
+  const head = ['---@meta', regen,
+    '-- LuaLS annotations of the ECS API, for editors only: types/ is a LuaLS library folder (installed to',
+    '-- share/lua-ecs/types), not on the runtime require path. Do not edit.',
+    `-- ${classes} classes: ecs.<Action>Request (params; ecs.<Action>Params before), ecs.<Action>Reply`,
+    '-- (the decoded JSON body the client returns), <class>.<Field> (an object field), <class>.<Field>Item',
+    '-- (a list element), <class>.<Field>Value (a map value); and the ecs.Client helper methods.',
+    '-- ecs.Client, ecs.CallOptions and ecs.Error are declared in the Lua modules (lua/ecs/*.lua).',
+    '-- Reply fields are declared present; the service may leave some out (e.g. NextToken on the last page).'];
+  return head.concat(body).join('\n') + '\n';
 }
 
 // ---- write ------------------------------------------------------------------------------------
-const outputs = [[OUT_MODEL, modelFile()], [OUT_META, metaFile()]];
+const outputs = [[OUT_MODEL, modelFile()], [OUT_TYPES, typesFile()]];
 const check = process.argv.includes('--check');
 let stale = false;
 for (const [file, text] of outputs) {
@@ -356,6 +441,11 @@ for (const [file, text] of outputs) {
     fs.writeFileSync(file, text);
     console.log(`wrote ${rel} (${text.length} bytes)`);
   }
+}
+if (fs.existsSync(OLD_META)) {
+  const rel = path.relative(ROOT, OLD_META);
+  if (check) { stale = true; console.error(`stale: ${rel} (the annotations moved to ${path.relative(ROOT, OUT_TYPES)})`); }
+  else { fs.unlinkSync(OLD_META); console.log(`removed ${rel} (the annotations moved to ${path.relative(ROOT, OUT_TYPES)})`); }
 }
 for (const w of warnings) console.error('warning: ' + w);
 console.log(`${info.name}@${info.version}: ${counts.actions} actions, ${counts.params} params ` +

@@ -13,6 +13,18 @@ local M = {}
 
 M.API_VERSION = "2014-05-26"
 
+--- A client of one account, region and endpoint. Besides the methods below, every action of the
+--- API is a method (`client:DescribeInstances{...}`, see types/ecs_2014_05_26.lua).
+---@class ecs.Client
+---@field region string|false The region id (false when only an endpoint was given).
+---@field endpoint string The endpoint URL.
+---@field signature_version "v1"|"v3"
+---@field method "GET"|"POST"
+---@field timeout number
+---@field connect_timeout number
+---@field max_attempts integer
+---@field max_concurrency integer
+---@field verify_tls boolean
 local Client = {}
 Client.__index = Client
 M.Client = Client
@@ -28,6 +40,47 @@ local function is_seconds(v) return type(v) == "number" and v > 0 and v < math.h
 local function is_count(v) return type(v) == "number" and v >= 1 and v % 1 == 0 end
 local function is_boolean(v) return type(v) == "boolean" end
 local function is_function(v) return type(v) == "function" end
+local function is_log_level(v) return v == 1 or v == 2 end
+
+--- Options of one call (`client:call(action, params, opts)`, `client:<Action>(params, opts)`),
+--- each overriding the client's.
+---@class ecs.CallOptions
+---@field timeout? number Seconds for a whole attempt (default 10).
+---@field connect_timeout? number Seconds to connect (default 5).
+---@field max_attempts? integer Attempts of a call whose failure a resend can fix (default 5).
+---@field ca_file? string CA bundle (PEM) to verify the server with.
+---@field verify_tls? boolean Verify the server's certificate (default true).
+---@field on_response? fun(info: ecs.AttemptInfo) Called after every attempt.
+---@field deadline? number Seconds the whole call (every attempt and wait) may take.
+
+--- What `on_response` receives after each attempt.
+---@class ecs.AttemptInfo
+---@field action string
+---@field attempt integer 1 for the first attempt.
+---@field latency? number Seconds the attempt took.
+---@field status? integer HTTP status, when a response arrived.
+---@field request_id? string
+---@field code? string The error code, when the attempt failed.
+---@field retryable? boolean
+---@field throttled? boolean
+
+--- Options of `ecs.client{...}`: every call option, and these.
+---@class ecs.ClientOptions: ecs.CallOptions
+---@field region? string Region id; else ALIBABA_CLOUD_REGION_ID, else the CLI profile's region_id.
+---@field endpoint? string A full URL (http://127.0.0.1:8080) or a host name.
+---@field access_key_id? string
+---@field access_key_secret? string
+---@field security_token? string STS token, with the temporary key pair.
+---@field profile? string aliyun CLI profile name in ~/.aliyun/config.json.
+---@field signature_version? "v1"|"v3"
+---@field method? "GET"|"POST"
+---@field api_version? string
+---@field user_agent? string
+---@field max_concurrency? integer Requests of this client in flight (default 64).
+---@field adaptive? boolean Adapt the send rate to throttling (default true).
+---@field rate_limits? table<string, number|{rate: number, burst?: number}> Requests per second per action (or "default").
+---@field log? fun(line: string) Receives the debug log: one line per attempt (ECS_DEBUG=1 sends it to stderr).
+---@field log_level? 1|2 1: a line per attempt; 2: plus the sent parameters and the reply body (default: ECS_DEBUG, else 1).
 
 -- Options that a single call may override too.
 local CALL_OPTIONS = {
@@ -52,6 +105,8 @@ local OPTIONS = {
   user_agent = is_string,
   max_concurrency = is_count,
   adaptive = is_boolean,
+  log = is_function,
+  log_level = is_log_level,
   rate_limits = function(v)
     if type(v) ~= "table" then return false end
     local function positive(x) return type(x) == "number" and x > 0 and x < math.huge end
@@ -75,6 +130,7 @@ local OPTION_HINTS = {
   timeout = "seconds > 0", connect_timeout = "seconds > 0",
   max_attempts = "an integer >= 1", max_concurrency = "an integer >= 1",
   verify_tls = "a boolean", on_response = "a function", adaptive = "a boolean",
+  log = "a function(line)", log_level = "1 (a line per attempt) or 2 (plus parameters and reply)",
   deadline = "seconds > 0",
   rate_limits = "a table of action name (or 'default') -> requests per second, or { rate = r, burst = b }",
 }
@@ -102,10 +158,25 @@ local function check_options(opts, allowed, what, level)
   end
 end
 
---- Creates a client. See README for the options.
+-- The debug log: the client's `log` function, else stderr when ECS_DEBUG is
+-- 1 or 2; the level from `log_level`, else ECS_DEBUG, else 1.
+local function stderr_line(line) io.stderr:write(line, "\n") end
+local function debug_log(opts, getenv)
+  local level = tonumber((getenv or os.getenv)("ECS_DEBUG") or "")
+  level = level and level >= 1 and math.min(math.floor(level), 2) or nil
+  local log = opts.log or (level and stderr_line)
+  if not log then return false, 0 end
+  return log, opts.log_level or level or 1
+end
+
+--- Creates a client (ecs.client). See README for the options.
+---@param opts? ecs.ClientOptions
+---@param getenv? fun(name: string): string? the environment (os.getenv; tests pass their own)
+---@return ecs.Client
 function M.new(opts, getenv)
   opts = opts or {}
   check_options(opts, OPTIONS, "ecs.client", 3)
+  local log, log_level = debug_log(opts, getenv)
   local region = opts.region
   if not region and not opts.endpoint then
     region = credentials.default_region(opts, getenv)
@@ -141,6 +212,8 @@ function M.new(opts, getenv)
     rate_limits = opts.rate_limits or false,
     adaptive = opts.adaptive ~= false,
     deadline = opts.deadline or false,
+    log = log,
+    log_level = log_level,
     retry_budget = core.retry_budget {},
     limiters = {}, -- action -> the shared limiter, looked up once
     in_flight = 0,
@@ -184,10 +257,22 @@ local function check_call(self, method, action, params)
   end
 end
 
+--- A request ready to send, from `client:prepare`.
+---@class ecs.PreparedRequest
+---@field method "GET"|"POST"
+---@field url string
+---@field headers table<string, string>
+---@field body? string
+
 --- Signs a request without sending it.
 --- pin = { timestamp = "2016-02-23T12:46:24Z" or epoch seconds, nonce = "..." }
 --- pins the otherwise fresh values (tests, presigned URLs).
 --- Returns { method, url, headers, body }, and the string that was signed.
+---@param action string
+---@param params? table<string, any>
+---@param pin? {timestamp?: string|number, nonce?: string}
+---@return ecs.PreparedRequest request
+---@return string string_to_sign
 function Client:prepare(action, params, pin)
   check_call(self, "prepare", action, params)
   local timestamp, nonce
@@ -286,6 +371,38 @@ local function limiter_for(self, action)
   return limiter
 end
 
+-- The debug log. Values that could authenticate a request are masked: the
+-- signature and the security token; the AccessKeyId is shortened.
+local MASKED = { Signature = true, SecurityToken = true }
+local function sent_params(req)
+  local query = req.body
+  if not query or query == "" then query = req.url:match("%?(.*)$") or "" end
+  local out = {}
+  for pair in query:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    if MASKED[k] then v = "****" elseif k == "AccessKeyId" then v = mask(v) end
+    out[#out + 1] = k .. "=" .. v
+  end
+  return table.concat(out, "&")
+end
+
+local LOGGED_BODY = 8192 -- bytes of a reply shown at log level 2
+local function log_attempt(self, action, attempt, req, response, result, err, decision)
+  local request_id = err and err.request_id or (type(result) == "table" and result.RequestId)
+  self.log(("ecs: %s attempt=%d status=%s latency=%s request_id=%s code=%s -> %s"):format(
+    action, attempt, tostring(response.status or "-"),
+    response.latency and ("%.1fms"):format(response.latency * 1000) or "-",
+    tostring(request_id or "-"), err and err.code or "-", decision))
+  if self.log_level >= 2 then
+    self.log("ecs:   sent " .. req.method .. " " .. sent_params(req))
+    local body = response.body
+    if body then
+      if #body > LOGGED_BODY then body = body:sub(1, LOGGED_BODY) .. ("... (%d bytes)"):format(#body) end
+      self.log("ecs:   reply " .. body)
+    end
+  end
+end
+
 local function send(self, action, params, settings)
   local idempotent = is_idempotent(action, params)
   local hook = settings.on_response
@@ -329,21 +446,33 @@ local function send(self, action, params, settings)
     end
     if result ~= nil then
       self.retry_budget:refund()
+      if self.log then log_attempt(self, action, attempt, req, response, result, nil, "done") end
       return result
     end
     err.attempts = attempt
-    if not err.retryable or attempt >= settings.max_attempts then return nil, err end
-    local delay = core.backoff(attempt, err.throttled, nil, nil, random())
-    if err.retry_after and err.retry_after > delay then delay = err.retry_after end
-    if deadline and core.now() + delay >= deadline then
-      err.deadline_exceeded = true
-      return nil, err
+    -- The retry decision: a delay, or why there is none.
+    local delay, stop
+    if not err.retryable then
+      stop = "not retryable"
+    elseif attempt >= settings.max_attempts then
+      stop = "max_attempts reached"
+    else
+      delay = core.backoff(attempt, err.throttled, nil, nil, random())
+      if err.retry_after and err.retry_after > delay then delay = err.retry_after end
+      if deadline and core.now() + delay >= deadline then
+        err.deadline_exceeded = true
+        stop = "deadline"
+      -- The budget stops retry storms against a service that keeps failing.
+      elseif not self.retry_budget:take(err.code == "Transport.Timeout" and "timeout" or "retry") then
+        err.retry_budget_exhausted = true
+        stop = "retry budget exhausted"
+      end
     end
-    -- The budget stops retry storms against a service that keeps failing.
-    if not self.retry_budget:take(err.code == "Transport.Timeout" and "timeout" or "retry") then
-      err.retry_budget_exhausted = true
-      return nil, err
+    if self.log then
+      log_attempt(self, action, attempt, req, response, nil, err,
+        stop and ("no retry: " .. stop) or ("retry in %.3fs"):format(delay))
     end
+    if stop then return nil, err end
     scheduler.sleep(delay)
   end
 end
@@ -382,26 +511,75 @@ local function helper(name)
 end
 setmetatable(Client, { __index = function(_, key) return helper(key) end })
 
---- Iterates the items of a listing action across its pages (ecs.paginate).
+--- Iterates the items of a listing action across its pages:
+---   for inst in client:paginate("DescribeInstances", { Status = "Running" }) do ... end
+--- A page that fails raises its ecs.Error: a listing is never cut short silently.
+---@param action string a listing action such as "DescribeInstances"
+---@param params? table the action's parameters
+---@param opts? ecs.PaginateOptions
+---@return fun(): table|nil next_item
 function Client:paginate(action, params, opts)
   return require("ecs.paginate").items(self, action, params, opts)
 end
 
---- Every item of a listing, or nil and the error (ecs.paginate).
+--- Iterates the replies of a listing action, page by page (the whole reply of each, e.g. for its
+--- TotalCount):  for page in client:pages("DescribeDisks", { PageSize = 50 }) do ... end
+--- A page that fails raises its ecs.Error.
+---@param action string a listing action such as "DescribeInstances"
+---@param params? table the action's parameters
+---@param opts? ecs.PaginateOptions
+---@return fun(): table|nil next_page
+function Client:pages(action, params, opts)
+  return require("ecs.paginate").pages(self, action, params, opts)
+end
+
+--- Every item of a listing, or nil and the error.
+---@param action string a listing action such as "DescribeInstances"
+---@param params? table the action's parameters
+---@param opts? ecs.PaginateOptions
+---@return table[]|nil items
+---@return ecs.Error|nil err
 function Client:collect(action, params, opts)
   return require("ecs.paginate").collect(self, action, params, opts)
 end
 
---- Polls an action until ready(reply) holds (ecs.waiters).
+--- Polls an action until opts.ready(reply) holds; the last reply, or nil and a WaitTimeout or
+--- WaitFailed (or the call's) error.
+---@param action string
+---@param params? table
+---@param opts ecs.WaitOptions
+---@return table|nil reply
+---@return ecs.Error|nil err
 function Client:wait(action, params, opts)
   return require("ecs.waiters").wait(self, action, params, opts)
 end
 
-for _, name in ipairs { "wait_instances", "wait_disks", "wait_snapshots", "wait_images" } do
-  Client[name] = function(self, spec, opts)
+--- The named waiters: client:wait_instances{ InstanceIds = {...}, Status = "Running" } and the
+--- same for disks, snapshots and images (ecs.waiters).
+---@param name string
+---@return fun(self: ecs.Client, spec: table, opts?: ecs.WaiterOptions): table|nil, ecs.Error|nil
+local function named_waiter(name)
+  ---@param self ecs.Client
+  ---@param spec table
+  ---@param opts? ecs.WaiterOptions
+  ---@return table|nil reply
+  ---@return ecs.Error|nil err
+  return function(self, spec, opts)
     return require("ecs.waiters")[name](self, spec, opts)
   end
 end
+--- Waits until every instance reaches spec.Status (default "Running").
+---@type fun(self: ecs.Client, spec: ecs.InstanceWaitSpec, opts?: ecs.WaiterOptions): table|nil, ecs.Error|nil
+Client.wait_instances = named_waiter("wait_instances")
+--- Waits until every disk reaches spec.Status (default "Available").
+---@type fun(self: ecs.Client, spec: ecs.DiskWaitSpec, opts?: ecs.WaiterOptions): table|nil, ecs.Error|nil
+Client.wait_disks = named_waiter("wait_disks")
+--- Waits until every snapshot is complete (or spec.Status).
+---@type fun(self: ecs.Client, spec: ecs.SnapshotWaitSpec, opts?: ecs.WaiterOptions): table|nil, ecs.Error|nil
+Client.wait_snapshots = named_waiter("wait_snapshots")
+--- Waits until every image reaches spec.Status (default "Available").
+---@type fun(self: ecs.Client, spec: ecs.ImageWaitSpec, opts?: ecs.WaiterOptions): table|nil, ecs.Error|nil
+Client.wait_images = named_waiter("wait_images")
 
 -- Whether the model says the action takes a ClientToken, remembered per action.
 local token_actions = {}
@@ -418,7 +596,12 @@ end
 --- Calls an ECS action: returns the decoded reply, or nil and an error
 --- (see ecs.errors). Inside ecs.run the calling task waits while others run;
 --- outside, the call blocks until done. opts overrides timeout,
---- connect_timeout, max_attempts, ca_file, verify_tls, on_response.
+--- connect_timeout, max_attempts, ca_file, verify_tls, on_response, deadline.
+---@param action string an action name such as "DescribeInstances"
+---@param params? table<string, any> the action's parameters, sent as given (plus a ClientToken where the action takes one)
+---@param opts? ecs.CallOptions
+---@return table|string|nil reply the decoded reply (the raw body for Format = "XML")
+---@return ecs.Error|nil err
 function Client:call(action, params, opts)
   check_call(self, "call", action, params)
   local settings = self
