@@ -16,6 +16,8 @@ local function nonempty(v)
 end
 
 --- Path of the aliyun CLI's configuration file.
+---@param getenv fun(name: string): string|nil reads the environment (os.getenv)
+---@return string|nil path nil when HOME is not set
 function M.config_path(getenv)
   local home = getenv("HOME")
   if not home or home == "" then return nil end
@@ -25,6 +27,10 @@ end
 --- Reads a profile of the CLI's config file. Returns profile, nil when the
 --- file does not exist, and raises when it exists but cannot be used (a
 --- broken config should be fixed, not silently skipped).
+---@param path string the config file
+---@param name? string the profile (default: the file's `current`, else "default")
+---@return table|nil profile the profile's table, nil when the file does not exist
+---@return string|nil name the profile's name
 function M.read_profile(path, name)
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -68,6 +74,10 @@ end
 --- Resolves credentials. `opts` holds the explicit fields; `getenv` (default
 --- os.getenv) reads the environment, so tests can supply their own.
 --- Returns { access_key_id, access_key_secret, security_token, source }.
+--- Raises when none is found or a found one is incomplete.
+---@param opts? table access_key_id, access_key_secret, security_token, profile
+---@param getenv? fun(name: string): string|nil
+---@return {access_key_id: string, access_key_secret: string, security_token: string|nil, source: string} creds
 function M.resolve(opts, getenv)
   getenv = getenv or os.getenv
   opts = opts or {}
@@ -104,6 +114,9 @@ function M.resolve(opts, getenv)
 end
 
 --- The default region: the environment, then the CLI profile's region_id.
+---@param opts? table its `profile` names the CLI profile
+---@param getenv? fun(name: string): string|nil
+---@return string|nil region
 function M.default_region(opts, getenv)
   getenv = getenv or os.getenv
   local region = nonempty(getenv(ENV_REGION))

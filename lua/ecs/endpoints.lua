@@ -42,6 +42,8 @@ M.special = {
 }
 
 --- The ECS host name for a region.
+---@param region string a region id such as "cn-hangzhou"
+---@return string host
 function M.host_for_region(region)
   return M.special[region] or ("ecs." .. region .. ".aliyuncs.com")
 end
@@ -50,6 +52,8 @@ end
 --- ("ecs.aliyuncs.com", HTTPS implied). Returns { scheme, host, url } where
 --- host keeps a port if one is given (it is what the Host header carries) and
 --- url is scheme://host without a trailing slash. Raises on anything else.
+---@param endpoint string
+---@return {scheme: "http"|"https", host: string, url: string} endpoint
 function M.parse(endpoint)
   if type(endpoint) ~= "string" or endpoint == "" then
     error("endpoint: expected a URL or host name string", 0)
@@ -74,6 +78,9 @@ end
 
 --- The endpoint for a client's options: the explicit `endpoint`, or the
 --- region's HTTPS endpoint.
+---@param region? string a region id (needed when endpoint is nil)
+---@param endpoint? string a URL or host name
+---@return {scheme: "http"|"https", host: string, url: string} endpoint
 function M.resolve(region, endpoint)
   if endpoint ~= nil then
     return M.parse(endpoint)

@@ -4,6 +4,23 @@ local core = require "ecs.core"
 
 local M = {}
 
+--- What a failed call returns as its second value (`nil, err`). tostring(err) reads
+--- "Code: message (action A, HTTP 400, request R, 2 attempts)".
+---@class ecs.Error
+---@field code string The service's error Code, "Transport.*" (ConnectFailed, ResolveFailed, Timeout, Reset, TLS, BadResponse, ...), "WaitFailed" or "WaitTimeout".
+---@field message string What went wrong (the service's Message, or a description).
+---@field request_id? string The service's RequestId, when a reply carried one.
+---@field http_status? integer The HTTP status, when a response arrived.
+---@field retryable? boolean Whether a resend could fix it (false for waiter errors).
+---@field throttled? boolean Whether the service throttled the call.
+---@field attempts? integer Attempts made (for a waiter: polls made).
+---@field action? string The action called.
+---@field host_id? string The service's HostId, when the reply carried one.
+---@field recommend? string The service's Recommend (a diagnosis URL), when the reply carried one.
+---@field service_code? string The code the service answered when the error was relabelled (SignatureNonceUsed, reported as Transport.Reset).
+---@field retry_after? number Seconds the service asked to wait before a resend (x-acs-retry-after).
+---@field deadline_exceeded? true Set when the call's deadline left no time for the next attempt.
+---@field retry_budget_exhausted? true Set when the client's retry budget cut the retries short.
 local Error = {}
 Error.__index = Error
 M.Error = Error
@@ -23,10 +40,15 @@ end
 
 --- Makes an error from fields: code, message, request_id, http_status,
 --- action, retryable, attempts (and host_id, recommend, throttled, retry_after).
+---@param fields table the error's fields (the table becomes the error)
+---@return ecs.Error err
 function M.new(fields)
   return setmetatable(fields, Error)
 end
 
+--- Whether value is an error made by this module.
+---@param value any
+---@return boolean
 function M.is(value)
   return getmetatable(value) == Error
 end
@@ -37,6 +59,10 @@ local function classify(err, maybe_sent, idempotent)
 end
 
 --- The error for a transfer that got no HTTP response.
+---@param action string the action called
+---@param completion table the transport's completion: error_code, error, status, maybe_sent
+---@param idempotent boolean whether a resend is safe even if the request arrived
+---@return ecs.Error err
 function M.transport(action, completion, idempotent)
   return classify(M.new {
     code = completion.error_code,
@@ -52,13 +78,21 @@ local function snippet(body)
   return body
 end
 
---- The error for an HTTP response (head: its raw header block): `decoded` is the JSON body when it was
---- JSON. A 2xx whose body could not be read is a BadResponse too; since the
---- request did arrive, that is resent only for an idempotent call.
+-- A string field of a reply, or nil.
 local function text(v)
   return type(v) == "string" and v or nil
 end
 
+--- The error for an HTTP response: a service error when `decoded` (the JSON body) has a Code,
+--- else a Transport.BadResponse. A 2xx whose body could not be read is a BadResponse too;
+--- since the request did arrive, that is resent only for an idempotent call.
+---@param action string the action called
+---@param status integer the HTTP status
+---@param head? string the raw header block (for x-acs-retry-after)
+---@param body string the response body
+---@param decoded any the body decoded as JSON, or nil when it was not JSON
+---@param idempotent boolean whether a resend is safe even if the request arrived
+---@return ecs.Error err
 function M.response(action, status, head, body, decoded, idempotent)
   local err
   if type(decoded) == "table" and type(decoded.Code) == "string" then

@@ -10,6 +10,11 @@ local util = require "ecs.util"
 local M = {}
 
 M.WINDOW = 4 -- pages fetched at once in PageNumber mode
+--- Options of client:paginate, client:collect and the functions below.
+---@class ecs.PaginateOptions
+---@field mode? "token"|"page" Paging mode: NextToken/MaxResults (the default where the action has it) or PageNumber/PageSize.
+---@field window? integer Pages fetched at once in PageNumber mode (default 4).
+---@field call? ecs.CallOptions Options of each page's call.
 
 local function shape_of(action)
   local shape = api.action(action)
@@ -100,6 +105,11 @@ local function numbered_pages(client, action, params, opts, paging, window)
 end
 
 --- An iterator over the replies, page by page.
+---@param client ecs.Client
+---@param action string a listing action such as "DescribeInstances"
+---@param params? table the action's parameters (the page size defaults to the largest allowed)
+---@param opts? ecs.PaginateOptions
+---@return fun(): table|nil next_page each call gives the next reply, nil after the last; raises a page's ecs.Error
 function M.pages(client, action, params, opts)
   local _, paging = shape_of(action)
   opts = opts or {}
@@ -117,6 +127,11 @@ end
 ---   for inst in client:paginate("DescribeInstances", { Status = "Running" }) do ... end
 --- A page that fails raises its error (an ecs error table): a listing is
 --- never cut short silently. opts = { mode = "token"|"page", window = 4, call = call opts }.
+---@param client ecs.Client
+---@param action string a listing action such as "DescribeInstances"
+---@param params? table the action's parameters
+---@param opts? ecs.PaginateOptions
+---@return fun(): table|nil next_item each call gives the next item, nil after the last; raises a page's ecs.Error
 function M.items(client, action, params, opts)
   local _, paging = shape_of(action)
   local next_page = M.pages(client, action, params, opts)
@@ -137,6 +152,12 @@ function M.items(client, action, params, opts)
 end
 
 --- Every item of a listing as one list, or nil and the error of the page that failed.
+---@param client ecs.Client
+---@param action string a listing action such as "DescribeDisks"
+---@param params? table the action's parameters
+---@param opts? ecs.PaginateOptions
+---@return table[]|nil items every item, in order
+---@return ecs.Error|nil err the error of the page that failed
 function M.collect(client, action, params, opts)
   local out = {}
   local ok, err = pcall(function()

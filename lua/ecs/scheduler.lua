@@ -5,6 +5,8 @@ local M = {}
 local unpack = table.unpack or unpack
 local function pack(...) return { n = select("#", ...), ... } end
 
+--- A coroutine started by ecs.run or ecs.spawn; task:wait() gives its results.
+---@class ecs.Task
 local Task = {}
 Task.__index = Task
 M.Task = Task
@@ -13,8 +15,12 @@ M.Task = Task
 local task_of = setmetatable({}, { __mode = "k" })
 local active -- the run context the running code belongs to
 local shared_transport -- kept across top-level runs, so connections are reused
+--- Makes the transport of a run (the libcurl one; tests and other hosts replace it).
+---@type fun(): ecs.Transport
 M.transport_factory = function() return require("ecs.transport.curl").new() end
 
+--- The task the running coroutine belongs to, or nil outside every task.
+---@return ecs.Task|nil task
 local function current()
   local co = coroutine.running()
   return co and task_of[co] or nil
@@ -40,6 +46,9 @@ end
 
 --- Makes a suspended task runnable again; suspend() in it returns value.
 --- Only the first wake after a suspend counts.
+---@param task ecs.Task a task suspended in M.suspend
+---@param value? any what its M.suspend() returns
+---@return boolean woken false when the task was not suspended (or already woken)
 function M.wake(task, value)
   if not task.suspended then return false end
   task.suspended = false
@@ -48,6 +57,7 @@ function M.wake(task, value)
 end
 
 --- Suspends the running task until M.wake(task, value); returns value.
+---@return any value what M.wake passed
 function M.suspend()
   local task = current()
   if not task then error("ecs: suspend outside a task", 2) end
@@ -114,6 +124,9 @@ local function spawn_in(ctx, fn, ...)
 end
 
 --- Starts fn(...) as a new task of the running ecs.run; returns the task.
+---@param fn fun(...): ... the task's body
+---@param ... any fn's arguments
+---@return ecs.Task task
 function M.spawn(fn, ...)
   local task = current()
   if not task then error("ecs.spawn: only inside ecs.run (or a task)", 2) end
@@ -122,6 +135,7 @@ end
 
 --- Waits for the task to finish; returns its results, or nil and its error
 --- (a message with the task's traceback) when it raised one.
+---@return any ... the task's results, or nil and its error message
 function Task:wait()
   if not self.done then
     local me = current()
@@ -135,6 +149,8 @@ function Task:wait()
   return nil, self.results[1]
 end
 
+--- Whether the task has finished (returned or raised).
+---@return boolean
 function Task:is_done() return self.done == true end
 
 function Task:__tostring()
@@ -142,6 +158,7 @@ function Task:__tostring()
 end
 
 --- The transport of the running task's run.
+---@return ecs.Transport|nil transport nil outside every task
 function M.transport()
   local task = current()
   return task and task.ctx.transport or nil
@@ -149,6 +166,7 @@ end
 
 --- Sleeps the running task (or, outside ecs.run, the whole program) for
 --- the given seconds, letting every other task go on.
+---@param seconds number
 function M.sleep(seconds)
   if type(seconds) ~= "number" or seconds ~= seconds then
     error("ecs.sleep: expected seconds as a number", 2)
@@ -183,6 +201,9 @@ end
 --- raises that error (with its traceback); otherwise, if another task raised
 --- and nobody took its error through task:wait(), ecs.run raises the first
 --- such error. Inside a task, ecs.run(fn) runs fn as a child task and waits.
+---@param fn fun(...): ... the first task's body
+---@param ... any fn's arguments
+---@return any ... fn's results
 function M.run(fn, ...)
   if type(fn) ~= "function" then error("ecs.run: expected a function", 2) end
   local task = current()

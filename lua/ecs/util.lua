@@ -1,6 +1,10 @@
 -- Small helpers shared by modules that check user input.
 local M = {}
 
+--- Case-insensitive edit distance between two strings.
+---@param a string
+---@param b string
+---@return integer distance
 local function distance(a, b)
   -- Case-insensitive edit distance: "InstanceID" is one step from "InstanceId".
   a, b = a:lower(), b:lower()
@@ -24,6 +28,9 @@ M.distance = distance
 
 --- The candidate closest to name, or nil when none is plausibly meant
 --- (more than a third of the name would have to change).
+---@param name string
+---@param candidates string[]
+---@return string|nil closest
 function M.closest(name, candidates)
   local best, best_d
   for _, c in ipairs(candidates) do
@@ -37,6 +44,8 @@ function M.closest(name, candidates)
 end
 
 --- Sorted keys of a table.
+---@param t table
+---@return any[] keys
 function M.sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
@@ -45,6 +54,9 @@ function M.sorted_keys(t)
 end
 
 --- The value at a dotted path ("Instances.Instance") of a reply, or nil.
+---@param t any
+---@param path string
+---@return any value
 function M.get_path(t, path)
   for part in path:gmatch("[^.]+") do
     if type(t) ~= "table" then return nil end
@@ -54,6 +66,9 @@ function M.get_path(t, path)
 end
 
 --- A shallow copy of a table (nil gives an empty table).
+---@generic T: table
+---@param t? T
+---@return T copy
 function M.copy(t)
   local out = {}
   for k, v in pairs(t or {}) do out[k] = v end

@@ -12,6 +12,37 @@ local M = {}
 local unpack = table.unpack or unpack
 
 M.DEFAULTS = { timeout = 600, interval = 5, max_interval = 30, backoff = 1.5 }
+--- How a waiter polls: the options of the named waiters (wait_instances, ...).
+---@class ecs.WaiterOptions
+---@field timeout? number Seconds the whole wait may take (default 600); then the error is WaitTimeout.
+---@field interval? number Seconds of the first wait between polls (default 5).
+---@field max_interval? number Longest wait between polls, in seconds (default 30).
+---@field backoff? number Factor by which each wait grows (default 1.5).
+---@field call? ecs.CallOptions Options of each poll's call.
+--- Options of client:wait: how to poll, and when to stop.
+---@class ecs.WaitOptions: ecs.WaiterOptions
+---@field ready fun(reply: table): boolean True once the reply shows the wanted state.
+---@field failed? fun(reply: table): string|nil A message when the state can never be reached (stops at once, WaitFailed).
+--- What client:wait_instances waits for.
+---@class ecs.InstanceWaitSpec
+---@field InstanceIds string[]|string The instance ids (more than 100 are polled in batches).
+---@field Status? "Running"|"Stopped"|"Deleted" The state to reach (default "Running"; "Deleted": until they are gone).
+---@field RegionId? string Default: the client's region.
+--- What client:wait_disks waits for.
+---@class ecs.DiskWaitSpec
+---@field DiskIds string[]|string The disk ids (more than 100 are polled in batches).
+---@field Status? "Available"|"In_use"|"Deleted" The state to reach (default "Available").
+---@field RegionId? string Default: the client's region.
+--- What client:wait_snapshots waits for.
+---@class ecs.SnapshotWaitSpec
+---@field SnapshotIds string[]|string The snapshot ids (more than 100 are polled in batches).
+---@field Status? string The state to reach (default "accomplished", i.e. progress 100%; "Deleted": until gone).
+---@field RegionId? string Default: the client's region.
+--- What client:wait_images waits for.
+---@class ecs.ImageWaitSpec
+---@field ImageIds string[]|string The image ids (more than 100 are polled in batches).
+---@field Status? "Available"|"Deleted"|string The state to reach (default "Available").
+---@field RegionId? string Default: the client's region.
 
 local function check_opts(opts)
   opts = opts or {}
@@ -29,6 +60,12 @@ end
 ---          timeout = 600, interval = 5 (first wait), max_interval = 30, backoff = 1.5,
 ---          call = call opts }
 --- Returns the last reply, or nil and an error (the call's, WaitFailed or WaitTimeout).
+---@param client ecs.Client
+---@param action string the action to poll, such as "DescribeInstances"
+---@param params? table the action's parameters, sent as given
+---@param opts ecs.WaitOptions
+---@return table|nil reply the reply for which opts.ready was true
+---@return ecs.Error|nil err
 function M.wait(client, action, params, opts)
   opts = check_opts(opts)
   if type(opts.ready) ~= "function" then error("ready: expected a function(reply) -> boolean", 3) end
@@ -170,12 +207,32 @@ end
 -- Each returns the items in their final state (an empty list for "Deleted"),
 -- or nil and an error. opts as for M.wait (timeout, interval, ...).
 --- client:wait_instances{ InstanceIds = ids, Status = "Running" (default) | "Stopped" | "Deleted" }
+---@param client ecs.Client
+---@param spec ecs.InstanceWaitSpec
+---@param opts? ecs.WaiterOptions
+---@return ecs.DescribeInstancesReply.Instances.InstanceItem[]|nil instances in their final state (empty for "Deleted")
+---@return ecs.Error|nil err
 function M.wait_instances(client, spec, opts) return wait_kind("instances", client, spec, opts) end
 --- client:wait_disks{ DiskIds = ids, Status = "Available" (default) | "In_use" | "Deleted" }
+---@param client ecs.Client
+---@param spec ecs.DiskWaitSpec
+---@param opts? ecs.WaiterOptions
+---@return ecs.DescribeDisksReply.Disks.DiskItem[]|nil disks in their final state (empty for "Deleted")
+---@return ecs.Error|nil err
 function M.wait_disks(client, spec, opts) return wait_kind("disks", client, spec, opts) end
 --- client:wait_snapshots{ SnapshotIds = ids } until accomplished (progress 100%)
+---@param client ecs.Client
+---@param spec ecs.SnapshotWaitSpec
+---@param opts? ecs.WaiterOptions
+---@return ecs.DescribeSnapshotsReply.Snapshots.SnapshotItem[]|nil snapshots in their final state
+---@return ecs.Error|nil err
 function M.wait_snapshots(client, spec, opts) return wait_kind("snapshots", client, spec, opts) end
 --- client:wait_images{ ImageIds = ids, Status = "Available" (default) }
+---@param client ecs.Client
+---@param spec ecs.ImageWaitSpec
+---@param opts? ecs.WaiterOptions
+---@return ecs.DescribeImagesReply.Images.ImageItem[]|nil images in their final state
+---@return ecs.Error|nil err
 function M.wait_images(client, spec, opts) return wait_kind("images", client, spec, opts) end
 
 return M

@@ -40,6 +40,30 @@
 -- An <item> (list element, map value) is { type = ..., members = ... | items = ... } without a name.
 -- Every param travels in the query string (all actions are RPC style, POST form / query).
 local api = {}
+--- The compiled shape of one action (shared and cached: read-only).
+---@class ecs.ActionShape
+---@field name string The action's name.
+---@field client_token boolean Whether it accepts ClientToken (idempotency).
+---@field dry_run boolean Whether it accepts DryRun.
+---@field paging? ecs.ActionPaging How it pages, when it returns pages.
+---@field params ecs.ShapeNode[] Its parameters, sorted by wire name.
+---@field by_name table<string, ecs.ShapeNode> Its parameters by wire name.
+--- How an action pages (see the comment at the top of ecs.api).
+---@class ecs.ActionPaging
+---@field mode "token"|"page" The preferred mode.
+---@field list? string Dotted path of the result list in the reply.
+---@field token? {param: string, response: string, size_param: string|nil, max: integer|nil}
+---@field page? {number_param: string, size_param: string, max: integer|nil, total: string|nil}
+--- A parameter, object member, list item or map value of a shape.
+---@class ecs.ShapeNode
+---@field name? string The wire name (absent for list items and map values).
+---@field type "string"|"integer"|"long"|"float"|"boolean"|"any"|"list"|"object"|"map"
+---@field required? true
+---@field style? "flat"|"repeat"|"json" How it travels.
+---@field string_ok? true A JSON-style list that also takes a ready JSON string.
+---@field items? ecs.ShapeNode The element of a list.
+---@field members? ecs.ShapeNode[] The fields of an object.
+---@field values? ecs.ShapeNode The value of a map.
 
 local MODEL = "ecs.api.ecs_2014_05_26"
 
@@ -81,6 +105,8 @@ local function compile(name, src)
 end
 
 --- Shape of action `name`, or nil if the model has no such action.
+---@param name string an action name such as "DescribeInstances"
+---@return ecs.ActionShape|nil shape
 function api.action(name)
   local shape = cache[name]
   if shape then return shape end
@@ -94,11 +120,14 @@ function api.action(name)
 end
 
 --- True if the model knows action `name` (does not compile its shape).
+---@param name any
+---@return boolean
 function api.has(name)
   return type(name) == "string" and type(get_model().actions[name]) == "string"
 end
 
 --- Sorted list of all action names (a fresh table each call).
+---@return string[] names
 function api.actions()
   if not names then
     names = {}
@@ -111,17 +140,20 @@ function api.actions()
 end
 
 --- Version, product and SDK source of the model.
+---@return {version: string, product: string, source: string} info
 function api.info()
   local m = get_model()
   return { version = m.version, product = m.product, source = m.source }
 end
 
 --- Number of action shapes compiled so far (for tests and memory accounting).
+---@return integer
 function api._loaded_count()
   return loaded
 end
 
 --- True once the generated model file has been required.
+---@return boolean
 function api._model_loaded()
   return model ~= nil
 end

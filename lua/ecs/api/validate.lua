@@ -126,6 +126,11 @@ end
 
 --- Checks params against the shape and returns the parameters to send.
 --- region fills RegionId when the action takes one and the caller gave none.
+--- Raises on an unknown, missing or mistyped parameter, naming its path and the action.
+---@param shape ecs.ActionShape the action's shape (ecs.api.action)
+---@param params? table the caller's parameters (left as given)
+---@param region? string the client's region
+---@return table wire the parameters to send
 function M.params(shape, params, region)
   local action = shape.name
   if params == nil then params = {} end

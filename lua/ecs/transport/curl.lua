@@ -10,13 +10,22 @@
 local loop_module = require "ecs.loop"
 
 local M = {}
+--- The scheduler's view of an event loop (this libcurl one, or the OpenResty one).
+---@class ecs.Transport
 local Transport = {}
 Transport.__index = Transport
 
+--- A transport on a new ecs.loop event loop.
+---@return ecs.Transport transport
 function M.new()
   return setmetatable({ loop = loop_module.new(), callbacks = {} }, Transport)
 end
 
+--- Starts a request; on_done(response) is called once, from run_once, with
+--- { id, status, head, body, latency } or { id, error_code, error, maybe_sent, latency }.
+---@param request {method: string, url: string, headers: table, body: string|nil, timeout: number|nil, connect_timeout: number|nil, ca_file: string|nil, verify_tls: boolean|nil}
+---@param on_done fun(response: table)
+---@return integer id
 function Transport:submit(request, on_done)
   -- The request table carries the transfer options too.
   local id = self.loop:submit(request, request)
@@ -24,6 +33,10 @@ function Transport:submit(request, on_done)
   return id
 end
 
+--- Calls on_fire, from run_once, after the given seconds.
+---@param seconds number
+---@param on_fire fun(completion: table)
+---@return integer id for cancel
 function Transport:timer(seconds, on_fire)
   local id = self.loop:timer(seconds)
   self.callbacks[id] = on_fire
@@ -31,12 +44,16 @@ function Transport:timer(seconds, on_fire)
 end
 
 -- A cancelled timer still fires inside the loop, with nobody listening.
+--- Forgets the callback of a timer or request.
+---@param id integer what submit or timer returned
 function Transport:cancel(id)
   self.callbacks[id] = nil
 end
 
 --- Waits for activity (at most max_wait seconds when given) and calls the
 --- callbacks of what completed, outside any libcurl callback.
+---@param max_wait? number seconds
+---@return integer completed how many requests and timers completed
 function Transport:run_once(max_wait)
   local done = self.loop:run_once(max_wait)
   local callbacks = self.callbacks
@@ -49,19 +66,26 @@ function Transport:run_once(max_wait)
   return #done
 end
 
+--- Requests and timers not completed yet.
+---@return integer
 function Transport:pending()
   return self.loop:pending()
 end
 
+--- The loop's monotonic clock, in seconds.
+---@return number
 function Transport:now()
   return self.loop:now()
 end
 
 --- Gives memory held for reuse back after a burst (keeps a few handles).
+---@return integer freed pooled handles freed
 function Transport:trim()
   return self.loop:trim()
 end
 
+--- Closes the loop, ending what is still in flight.
+---@return nil
 function Transport:close()
   self.loop:close()
 end
