@@ -32,6 +32,7 @@ static const luaL_Reg FUNCTIONS[] = {
     { "classify", ecs_l_classify },
     { "backoff", ecs_l_backoff },
     { "integers", ecs_l_integers },
+    { "quote_big_integers", ecs_l_quote_big_integers },
     { "retry_budget", ecs_l_retry_budget_new },
     { "limiter", ecs_l_limiter_new },
     { NULL, NULL },

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,10 @@
 #define MAX_EVENTS 256
 #define POOL_MAX 512          /* idle transfers kept for reuse */
 #define BODY_LIMIT (64u << 20) /* a larger ECS reply is not a reply */
+#define HEAD_LIMIT 65536u      /* bytes of response headers */
+#define MAX_SECONDS 1e6        /* longest timeout or wait accepted, in seconds */
+
+enum { OVERFLOW_NONE, OVERFLOW_BODY, OVERFLOW_HEAD };
 
 typedef struct {
     char *data;
@@ -30,7 +35,8 @@ typedef struct transfer {
     lua_Integer id;
     double started;
     CURLcode result;
-    int overflow;
+    int overflow;   /* OVERFLOW_*: a limit of ours ended the transfer */
+    char error[CURL_ERROR_SIZE]; /* libcurl's detail of a failure */
     int configured; /* the constant options are set */
     int custom_ca;  /* CURLOPT_CAINFO was set */
     struct transfer *next; /* in the completed or free list */
@@ -161,7 +167,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     transfer *t = ud;
     size_t len = size * n;
     if (t->body.len + len > BODY_LIMIT || bytes_append(&t->body, p, len) != 0) {
-        t->overflow = 1;
+        t->overflow = OVERFLOW_BODY;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
     return len;
@@ -174,8 +180,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     /* A new status line (after a 100 Continue or a redirect) starts over. */
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
         t->head.len = 0;
-    if (t->head.len + len > 65536 || bytes_append(&t->head, p, len) != 0) {
-        t->overflow = 1;
+    if (t->head.len + len > HEAD_LIMIT || bytes_append(&t->head, p, len) != 0) {
+        t->overflow = OVERFLOW_HEAD;
         return 0;
     }
     return len;
@@ -270,7 +276,8 @@ static void transfer_recycle(loop *lp, transfer *t)
     curl_slist_free_all(t->headers);
     t->headers = NULL;
     t->body.len = t->head.len = t->request_body.len = 0;
-    t->overflow = 0;
+    t->overflow = OVERFLOW_NONE;
+    t->error[0] = '\0';
     /* Keep big buffers from pinning memory after a large reply. */
     if (t->body.cap > (1u << 20))
         bytes_free(&t->body);
@@ -318,7 +325,9 @@ static loop *check_loop(lua_State *L)
     return lp;
 }
 
-static double opt_number(lua_State *L, int t, const char *name, double dflt)
+/* A timeout option in whole milliseconds, libcurl's resolution: a positive
+ * value below it is raised to 1 ms (0 would mean "no timeout"). */
+static long opt_millis(lua_State *L, int t, const char *name, double dflt)
 {
     double v = dflt;
     lua_getfield(L, t, name);
@@ -326,11 +335,22 @@ static double opt_number(lua_State *L, int t, const char *name, double dflt)
         if (lua_type(L, -1) != LUA_TNUMBER)
             luaL_error(L, "%s: expected a number (got %s)", name, luaL_typename(L, -1));
         v = (double)lua_tonumber(L, -1);
-        if (!(v >= 0))
-            luaL_error(L, "%s: must not be negative", name);
+        if (!(v > 0 && v <= MAX_SECONDS))
+            luaL_error(L, "%s: expected seconds > 0 and at most %g", name, MAX_SECONDS);
     }
     lua_pop(L, 1);
-    return v;
+    double ms = v * 1000.0;
+    return ms < 1.0 ? 1L : (long)ms;
+}
+
+/* A header line must stay one line: CR, LF or NUL would let a value inject
+ * headers (or cut the line short). */
+static int header_safe(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] == '\r' || p[i] == '\n' || p[i] == '\0')
+            return 0;
+    return 1;
 }
 
 #define SETOPT(t, opt, val)                                                   \
@@ -365,8 +385,8 @@ static int l_submit(lua_State *L)
     const char *body = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &body_len);
     if (!lua_isnil(L, -1) && body == NULL)
         return luaL_error(L, "submit: request.body must be a string");
-    double timeout = opt_number(L, 3, "timeout", 10.0);
-    double connect_timeout = opt_number(L, 3, "connect_timeout", 5.0);
+    long timeout_ms = opt_millis(L, 3, "timeout", 10.0);
+    long connect_timeout_ms = opt_millis(L, 3, "connect_timeout", 5.0);
     lua_getfield(L, 3, "ca_file");
     const char *ca_file = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
     lua_getfield(L, 3, "verify_tls");
@@ -387,6 +407,15 @@ static int l_submit(lua_State *L)
                 curl_slist_free_all(list);
                 transfer_recycle(lp, t);
                 return luaL_error(L, "submit: header names and values must be strings");
+            }
+            size_t name_len, value_len;
+            const char *name = lua_tolstring(L, -2, &name_len);
+            const char *value = lua_tolstring(L, -1, &value_len);
+            if (!header_safe(name, name_len) || !header_safe(value, value_len)) {
+                /* never the value in the message: it may be a token */
+                curl_slist_free_all(list);
+                transfer_recycle(lp, t);
+                return luaL_error(L, "submit: header %s contains CR, LF or NUL", name);
             }
             lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
             struct curl_slist *n = curl_slist_append(list, lua_tostring(L, -1));
@@ -423,12 +452,19 @@ static int l_submit(lua_State *L)
         SETOPT(t, CURLOPT_PROTOCOLS_STR, "http,https");
         SETOPT(t, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
         SETOPT(t, CURLOPT_CLOSESOCKETDATA, lp);
+        SETOPT(t, CURLOPT_ERRORBUFFER, t->error);
+#if LIBCURL_VERSION_NUM >= 0x075700
+        /* A transfer ended while its name lookup hangs (timeout, cancel)
+         * would otherwise join the resolver thread, freezing the loop until
+         * getaddrinfo gives up (10 s and more); detach it instead. */
+        SETOPT(t, CURLOPT_QUICK_EXIT, 1L);
+#endif
         t->configured = 1;
     }
     SETOPT(t, CURLOPT_URL, url);
     SETOPT(t, CURLOPT_HTTPHEADER, t->headers);
-    SETOPT(t, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000.0));
-    SETOPT(t, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000.0));
+    SETOPT(t, CURLOPT_TIMEOUT_MS, timeout_ms);
+    SETOPT(t, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
     SETOPT(t, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
     SETOPT(t, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
     if (ca_file) {
@@ -576,21 +612,41 @@ static void push_completion(lua_State *L, loop *lp, transfer *t, double now)
         lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
         lua_setfield(L, -2, "body");
     } else {
+        /* No status: a transfer that failed has no reply to report, even if
+         * a status line came before the failure. */
         int maybe_sent;
         CURLcode rc = t->result == CURLE_OK ? CURLE_GOT_NOTHING : t->result;
         const char *code = transport_code(rc, &maybe_sent);
-        if (t->overflow)
+        const char *detail = t->error[0] ? t->error : curl_easy_strerror(rc);
+        int too_large = 1;
+        if (t->overflow == OVERFLOW_BODY) {
+            detail = "reply body over the limit of 64 MB";
+        } else if (t->overflow == OVERFLOW_HEAD ||
+                   (rc == CURLE_OUT_OF_MEMORY && (t->head.len > 0 || status > 0))) {
+            /* libcurl reports a header line over its own limit as out of memory */
+            detail = "reply headers over the limit of 64 KB";
+        } else {
+            too_large = 0;
+        }
+        if (too_large) {
             code = "Transport.BadResponse";
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, "too_large");
+        }
         lua_pushstring(L, code);
         lua_setfield(L, -2, "error_code");
-        lua_pushstring(L, t->overflow ? "response too large" : curl_easy_strerror(rc));
+        lua_pushstring(L, detail);
         lua_setfield(L, -2, "error");
         lua_pushboolean(L, maybe_sent);
         lua_setfield(L, -2, "maybe_sent");
-        if (status > 0) {
-            lua_pushinteger(L, status);
-            lua_setfield(L, -2, "status");
-        }
+        /* how far it got, for the message: name resolved, connected */
+        curl_off_t resolved = 0, connected = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved);
+        curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected);
+        lua_pushboolean(L, resolved > 0 || connected > 0);
+        lua_setfield(L, -2, "resolved");
+        lua_pushboolean(L, connected > 0);
+        lua_setfield(L, -2, "connected");
     }
     transfer_recycle(lp, t);
 }
@@ -620,6 +676,8 @@ static int l_run_once(lua_State *L)
 {
     loop *lp = check_loop(L);
     double max_wait = luaL_optnumber(L, 2, -1.0);
+    if (isnan(max_wait))
+        max_wait = -1.0;
     double now = ecs_monotonic();
     /* wait < 0 means no deadline: sleep until a socket is ready. */
     double wait = max_wait < 0 ? -1.0 : max_wait;
@@ -637,6 +695,8 @@ static int l_run_once(lua_State *L)
     }
     if (wait < 0 && lp->active == 0)
         wait = 0; /* nothing could ever wake us */
+    if (wait > MAX_SECONDS)
+        wait = MAX_SECONDS; /* wake up now and then rather than overflow epoll's int */
     int timeout_ms = wait < 0 ? -1 : (int)(wait * 1000.0 + 0.999);
 
     struct epoll_event events[MAX_EVENTS];
@@ -691,6 +751,8 @@ static int l_timer(lua_State *L)
 {
     loop *lp = check_loop(L);
     double seconds = luaL_checknumber(L, 2);
+    luaL_argcheck(L, !isnan(seconds) && seconds <= MAX_SECONDS, 2,
+                  "seconds must be a number at most 1e6");
     if (!(seconds >= 0))
         seconds = 0;
     lua_Integer id = ++lp->next_id;

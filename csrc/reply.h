@@ -9,4 +9,9 @@
  * are integers). A no-op where Lua has no integer subtype. */
 int ecs_l_integers(lua_State *L);
 
+/* core.quote_big_integers(json) -> json, with every integer literal beyond
+ * 2^53 (which a double would round) turned into a string literal, so that it
+ * decodes exactly, as a string. The same string when there is none. */
+int ecs_l_quote_big_integers(lua_State *L);
+
 #endif

@@ -217,7 +217,16 @@ static void push_timestamp(lua_State *L, time_t t)
 
 int ecs_l_timestamp(lua_State *L)
 {
-    time_t t = lua_isnoneornil(L, 1) ? time(NULL) : (time_t)luaL_checknumber(L, 1);
+    time_t t;
+    if (lua_isnoneornil(L, 1)) {
+        t = time(NULL);
+    } else {
+        double v = luaL_checknumber(L, 1);
+        /* Checked before the cast: NaN or a value outside time_t is undefined. */
+        luaL_argcheck(L, v >= 0 && v < 253402300800.0, 1,
+                      "epoch seconds from 0 to the end of year 9999 expected");
+        t = (time_t)v;
+    }
     push_timestamp(L, t);
     return 1;
 }
@@ -260,7 +269,15 @@ static const char *field_string(lua_State *L, int t, const char *name,
     int type = lua_type(L, -1);
     const char *s = NULL;
     if (type == LUA_TSTRING) {
-        s = lua_tolstring(L, -1, len);
+        size_t n;
+        s = lua_tolstring(L, -1, &n);
+        if (len)
+            *len = n;
+        /* Every field but the secret can end up in a header line (v3 sends
+         * most as x-acs-* headers): CR, LF or NUL would inject or cut one. */
+        if (strcmp(name, "access_key_secret") != 0 &&
+            (memchr(s, '\r', n) || memchr(s, '\n', n) || memchr(s, '\0', n)))
+            luaL_error(L, "%s: must not contain CR, LF or NUL (it becomes a header)", name);
     } else if (type != LUA_TNIL || required) {
         luaL_error(L, "sign: field '%s' must be a string (got %s)", name,
                    luaL_typename(L, -1));

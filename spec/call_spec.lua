@@ -299,7 +299,7 @@ describe("client:call", function()
     assert.has_error(function() c:call("DescribeRegions", {}, { timeut = 1 }) end,
       "timeut: unknown option of client:call; did you mean timeout?")
     assert.has_error(function() c:call("DescribeRegions", {}, { timeout = -1 }) end,
-      "timeout: invalid value (expected seconds > 0)")
+      "timeout: invalid value (expected seconds > 0, at most 1e6)")
     assert.has_error(function() client { max_concurrency = 0 } end)
   end)
 

@@ -97,7 +97,7 @@ describe("ecs.client", function()
         err_of(function() new { region = "cn-hangzhou", signature_version = "v2" } end))
       assert.matches("method: invalid value", err_of(function() new { region = "cn-hangzhou", method = "PUT" } end))
       assert.matches("region: invalid value", err_of(function() new { region = 5 } end))
-      assert.matches("endpoint: scheme must be http or https",
+      assert.matches("endpoint: unsupported scheme 'ftp' %(use http:// or https://%)",
         err_of(function() new { endpoint = "ftp://x" } end))
       assert.matches("endpoint: ECS is served at the root path",
         err_of(function() new { endpoint = "http://x/api" } end))

@@ -42,4 +42,54 @@ describe("ecs.endpoints", function()
     assert.has_error(function() endpoints.resolve("cn hangzhou") end)
     assert.has_error(function() endpoints.resolve(nil) end)
   end)
+
+  it("names a scheme other than http/https, with or without both slashes", function()
+    for _, e in ipairs { "htp:/127.0.0.1", "htp:127.0.0.1/", "ftp:/x", "HTP:/127.0.0.1:8080/" } do
+      local scheme = e:match("^(%a+)")
+      assert.has_error(function() endpoints.resolve(nil, e) end,
+        "endpoint: unsupported scheme '" .. scheme .. "' (use http:// or https://)")
+    end
+    assert.has_error(function() endpoints.resolve(nil, "htp://127.0.0.1") end,
+      "endpoint: unsupported scheme 'htp' (use http:// or https://)")
+    local ok, err = pcall(require("ecs").client, { endpoint = "htp:/127.0.0.1",
+      access_key_id = "id", access_key_secret = "secret" })
+    assert.is_false(ok)
+    assert.matches("endpoint: unsupported scheme 'htp' %(use http:// or https://%)", err)
+  end)
+
+  it("calls an http/https URL missing a slash or colon malformed", function()
+    for _, e in ipairs { "http:/127.0.0.1", "https:/host", "http:127.0.0.1:8080", "HTTP:/x/",
+      "http//127.0.0.1", "https//host:443" } do
+      assert.has_error(function() endpoints.resolve(nil, e) end,
+        "endpoint: malformed URL '" .. e .. "' (expected http://host[:port] or https://host[:port])")
+    end
+  end)
+
+  it("rejects a port that is not a number", function()
+    for _, e in ipairs { "http://127.0.0.1:80a", "host:", "ecs.aliyuncs.com:https", "http://h:99999" } do
+      assert.has_error(function() endpoints.resolve(nil, e) end)
+    end
+    local ok, err = pcall(endpoints.resolve, nil, "http://127.0.0.1:80a")
+    assert.is_false(ok)
+    assert.matches("endpoint: bad port '80a' in 'http://127.0.0.1:80a'", err, 1, true)
+  end)
+
+  it("keeps the valid forms", function()
+    local cases = {
+      ["ecs.aliyuncs.com"] = "https://ecs.aliyuncs.com",
+      ["ecs.aliyuncs.com/"] = "https://ecs.aliyuncs.com",
+      ["localhost:8080"] = "https://localhost:8080",
+      ["127.0.0.1:8080"] = "https://127.0.0.1:8080",
+      ["http://127.0.0.1:8080"] = "http://127.0.0.1:8080",
+      ["http://localhost:8080/"] = "http://localhost:8080",
+      ["https://host/"] = "https://host",
+      ["HTTPS://Host.Example:443"] = "https://Host.Example:443",
+      ["http://[::1]:8080"] = "http://[::1]:8080",
+      ["https://[::1]"] = "https://[::1]",
+    }
+    for e, url in pairs(cases) do
+      assert.are.equal(url, endpoints.resolve(nil, e).url, e)
+    end
+    assert.are.equal("localhost:8080", endpoints.resolve(nil, "http://localhost:8080/").host)
+  end)
 end)

@@ -108,8 +108,39 @@ describe("helpers", function()
         err_of(function() c:RunInstances { SystemDisk = { ProvisionedIops = "big" } } end))
       assert.matches("Tag: expected a list %(keys 1%.%.n%)",
         err_of(function() c:DescribeInstances { Tag = { Key = "k" } } end))
-      assert.matches("InstanceIds: expected a list, got number",
+      assert.matches("InstanceIds: expected a list %(table%) of strings or a JSON array string, got number",
         err_of(function() c:DescribeInstances { InstanceIds = 5 } end))
+    end)
+
+    it("on a plain string where the model wants a list", function()
+      local c = client()
+      -- A repeated list (InstanceId.1=...): a string is never right.
+      assert.matches("^.-InstanceId: expected a list %(table%) of strings, got string %(StopInstances%)$",
+        err_of(function() c:StopInstances { InstanceId = "i-1" } end))
+      assert.matches("^.-Tag: expected a list %(table%) of objects, got string %(DescribeInstances%)$",
+        err_of(function() c:DescribeInstances { Tag = "env=prod" } end))
+      -- A JSON-style list the model marks string_ok: a string only when it is a JSON array.
+      assert.matches("^.-InstanceIds: expected a list %(table%) of strings or a JSON array string, "
+        .. "got string 'i%-1' %(DescribeInstances%)$",
+        err_of(function() c:DescribeInstances { InstanceIds = "i-1" } end))
+      assert.matches("^.-InstanceIds: expected a list %(table%) of strings or a JSON array string, "
+        .. "got string 'i%-1,i%-2'",
+        err_of(function() c:DescribeInstances { InstanceIds = "i-1,i-2" } end))
+      assert.matches("^.-InstanceIds: expected a list %(table%) of strings or a JSON array string, "
+        .. "got string '%[\"i%-1\",' %(not valid JSON%)",
+        err_of(function() c:DescribeInstances { InstanceIds = '["i-1",' } end))
+      assert.matches("^.-InstanceIds: expected a list %(table%) of strings or a JSON array string, "
+        .. "got string '{}'",
+        err_of(function() c:DescribeInstances { InstanceIds = "{}" } end))
+      assert.matches("^.-InstanceIds%.2: expected a string, got table",
+        err_of(function() c:DescribeInstances { InstanceIds = '["i-1",["i-2"]]' } end))
+      assert.is_nil((emu.stats().requests or {}).DescribeInstances)
+      assert.is_nil((emu.stats().requests or {}).StopInstances)
+      -- A ready JSON array string is still sent as given.
+      assert(c:DescribeInstances { InstanceIds = ' [ "i-1" , "i-2" ] ' })
+      assert.are.equal(' [ "i-1" , "i-2" ] ', emu.last("DescribeInstances").params.InstanceIds)
+      assert(c:DescribeInstances { InstanceIds = "[]" })
+      assert.are.equal("[]", emu.last("DescribeInstances").params.InstanceIds)
     end)
 
     it("on an action the API does not have", function()

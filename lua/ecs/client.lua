@@ -36,7 +36,8 @@ local secrets = setmetatable({}, { __mode = "k" })
 -- Option name -> the check it must pass. An unknown name is an error, so a
 -- typo never silently falls back to a default.
 local function is_string(v) return type(v) == "string" and v ~= "" end
-local function is_seconds(v) return type(v) == "number" and v > 0 and v < math.huge end
+M.MAX_SECONDS = 1e6 -- the longest timeout or deadline accepted (11.5 days)
+local function is_seconds(v) return type(v) == "number" and v > 0 and v <= M.MAX_SECONDS end
 local function is_count(v) return type(v) == "number" and v >= 1 and v % 1 == 0 end
 local function is_boolean(v) return type(v) == "boolean" end
 local function is_function(v) return type(v) == "function" end
@@ -127,11 +128,11 @@ for name, check in pairs(CALL_OPTIONS) do OPTIONS[name] = check end
 local OPTION_HINTS = {
   signature_version = "'v1' or 'v3'",
   method = "'GET' or 'POST'",
-  timeout = "seconds > 0", connect_timeout = "seconds > 0",
+  timeout = "seconds > 0, at most 1e6", connect_timeout = "seconds > 0, at most 1e6",
   max_attempts = "an integer >= 1", max_concurrency = "an integer >= 1",
   verify_tls = "a boolean", on_response = "a function", adaptive = "a boolean",
   log = "a function(line)", log_level = "1 (a line per attempt) or 2 (plus parameters and reply)",
-  deadline = "seconds > 0",
+  deadline = "seconds > 0, at most 1e6",
   rate_limits = "a table of action name (or 'default') -> requests per second, or { rate = r, burst = b }",
 }
 
@@ -169,6 +170,13 @@ local function debug_log(opts, getenv)
   return log, opts.log_level or level or 1
 end
 
+-- verify_tls = false, said once per client: the log when there is one, else stderr.
+local function warn_unverified(self)
+  local line = ("ecs: warning: verify_tls = false: the connection to %s is encrypted but not "
+    .. "authenticated (anyone on the path can read and change it)"):format(self.endpoint)
+  ;(self.log or stderr_line)(line)
+end
+
 --- Creates a client (ecs.client). See README for the options.
 ---@param opts? ecs.ClientOptions
 ---@param getenv? fun(name: string): string? the environment (os.getenv; tests pass their own)
@@ -177,13 +185,11 @@ function M.new(opts, getenv)
   opts = opts or {}
   check_options(opts, OPTIONS, "ecs.client", 3)
   local log, log_level = debug_log(opts, getenv)
-  local region = opts.region
+  -- The region chain applies with an endpoint too: helpers fill RegionId from it.
+  local region = opts.region or credentials.default_region(opts, getenv)
   if not region and not opts.endpoint then
-    region = credentials.default_region(opts, getenv)
-    if not region then
-      error("region: required (or give endpoint, set ALIBABA_CLOUD_REGION_ID, "
-        .. "or region_id in the aliyun CLI profile)", 2)
-    end
+    error("region: required (or give endpoint, set ALIBABA_CLOUD_REGION_ID, "
+      .. "or region_id in the aliyun CLI profile)", 2)
   end
   local ok, endpoint = pcall(endpoints.resolve, region, opts.endpoint)
   if not ok then error(endpoint, 2) end
@@ -195,6 +201,10 @@ function M.new(opts, getenv)
     endpoint = endpoint.url,
     host = endpoint.host,
     scheme = endpoint.scheme,
+    -- for messages: the host name alone, and host:port
+    hostname = endpoint.host:match("^(%[.-%])") or endpoint.host:match("^[^:]+"),
+    address = (endpoint.host:find(":%d+$") and not endpoint.host:find("^%[.*%]$")) and endpoint.host
+      or (endpoint.host .. ":" .. (endpoint.scheme == "https" and 443 or 80)),
     signature_version = opts.signature_version or "v1",
     method = opts.method or "GET",
     api_version = opts.api_version or M.API_VERSION,
@@ -212,6 +222,7 @@ function M.new(opts, getenv)
     rate_limits = opts.rate_limits or false,
     adaptive = opts.adaptive ~= false,
     deadline = opts.deadline or false,
+    warned_unverified = false,
     log = log,
     log_level = log_level,
     retry_budget = core.retry_budget {},
@@ -228,6 +239,10 @@ function M.new(opts, getenv)
   })
   if not ok3 then error(signer, 2) end
   secrets[self] = { access_key_id = creds.access_key_id, signer = signer }
+  if self.verify_tls == false then
+    self.warned_unverified = true
+    warn_unverified(self)
+  end
   return self
 end
 
@@ -279,7 +294,12 @@ function Client:prepare(action, params, pin)
   if pin ~= nil then
     if type(pin) ~= "table" then error("prepare: third argument must be a table", 2) end
     timestamp, nonce = pin.timestamp, pin.nonce
-    if type(timestamp) == "number" then timestamp = core.timestamp(timestamp) end
+    if type(timestamp) == "number" then
+      if not (timestamp >= 0 and timestamp < 253402300800) then
+        error("timestamp: expected epoch seconds from 0 to the end of year 9999", 2)
+      end
+      timestamp = core.timestamp(timestamp)
+    end
     if timestamp ~= nil and type(timestamp) ~= "string" then
       error("timestamp: expected an ISO 8601 string or epoch seconds", 2)
     end
@@ -295,15 +315,27 @@ end
 
 -- Concurrency slots: at most max_concurrency requests of this client in
 -- flight; further calls wait in FIFO order, each costing one queue entry.
-local function acquire(self, task)
+-- With a deadline the wait ends then (false: no slot); the entry is voided,
+-- so that no later release wakes the task in another wait.
+local function acquire(self, task, deadline)
   if self.in_flight < self.max_concurrency then
     self.in_flight = self.in_flight + 1
-    return
+    return true
   end
+  if deadline and deadline - core.now() <= 0 then return false end
   local q = self.queue
   q.tail = q.tail + 1
-  q[q.tail] = task
-  scheduler.suspend() -- the releasing call hands its slot over
+  local entry = q.tail
+  q[entry] = task
+  if not deadline then
+    scheduler.suspend() -- the releasing call hands its slot over
+    return true
+  end
+  if scheduler.suspend_for(deadline - core.now()) == scheduler.TIMED_OUT then
+    if q[entry] == task then q[entry] = false end
+    return false
+  end
+  return true
 end
 
 local function release(self)
@@ -312,14 +344,15 @@ local function release(self)
     local waiter = q[q.head]
     q[q.head] = nil
     q.head = q.head + 1
-    if scheduler.wake(waiter) then return end -- slot handed over
+    if waiter and scheduler.wake(waiter) then return end -- slot handed over
   end
   self.in_flight = self.in_flight - 1
 end
 
 -- Lua 5.4 decodes every JSON number as a float; ECS counts and sizes are
 -- integers, so core.integers gives them back as integers (57, not 57.0).
-local integers = core.integers
+-- Integers beyond 2^53, which a double would round, are decoded as strings.
+local integers, quote_big_integers = core.integers, core.quote_big_integers
 
 -- Actions whose repetition changes nothing (remembered per action name).
 local reads = setmetatable({}, { __index = function(t, action)
@@ -332,27 +365,40 @@ local function is_idempotent(action, params)
   return reads[action] or (params ~= nil and params.ClientToken ~= nil)
 end
 
--- One attempt's outcome: result or nil, err.
-local function outcome(action, params, response, idempotent)
+-- The Code of a 2xx reply that still reports success (one action's reply has
+-- a Code field); any other Code makes the reply an error.
+local SUCCESS_CODES = { ["200"] = true, success = true, ok = true }
+
+-- One attempt's outcome: result or nil, err. `at` describes the attempt for
+-- the messages of transport errors (see errors.transport).
+local function outcome(action, params, response, idempotent, at)
   if response.error_code then
-    return nil, errors.transport(action, response, idempotent)
+    return nil, errors.transport(action, response, idempotent, at)
   end
   local status, body = response.status, response.body
-  if status >= 200 and status < 300 and params and type(params.Format) == "string"
-      and params.Format:upper() == "XML" then
+  local ok = status >= 200 and status < 300
+  if ok and params and type(params.Format) == "string" and params.Format:upper() == "XML" then
     return body
   end
-  local decoded = json.decode(body)
-  if status >= 200 and status < 300 and type(decoded) == "table" then
-    return integers(decoded)
+  local decoded = json.decode(quote_big_integers(body))
+  -- A reply is a JSON object (not an array, a string, a number), without an error's Code.
+  if ok and type(decoded) == "table" and body:find("^%s*{") then
+    local code = decoded.Code
+    if code == nil or (type(code) == "string" and SUCCESS_CODES[code:lower()]) then
+      return integers(decoded)
+    end
+  elseif ok then
+    decoded = nil -- not an ECS reply: a BadResponse
   end
   return nil, errors.response(action, status, response.head, body, decoded, idempotent)
 end
 
 -- Rate limiters, one per (endpoint, region, account, action) for the whole
 -- process, so that every client and task of a script shares the account's
--- quota. The first client to use a key sets its configured rate.
-local limiters = {}
+-- quota. The first client to use a key sets its configured rate. Clients hold
+-- their limiters (self.limiters); the registry holds them weakly, so a key no
+-- live client uses is dropped at garbage collection.
+local limiters = setmetatable({}, { __mode = "v" })
 local function limiter_for(self, action)
   local cached = self.limiters[action]
   if cached then return cached end
@@ -403,36 +449,71 @@ local function log_attempt(self, action, attempt, req, response, result, err, de
   end
 end
 
-local function send(self, action, params, settings)
+-- An attempt gets at least this long; a deadline that leaves less ends the
+-- call instead of sending a request that could not complete.
+M.MIN_ATTEMPT_TIME = 0.05
+-- The longest GET URL sent; longer ones fail at common servers (nginx answers 414 beyond 8 KB).
+M.MAX_URL_LENGTH = 8000
+
+-- The error of a call whose deadline passed before an attempt could be made:
+-- the last attempt's error when there was one, marked, else DeadlineExceeded.
+local function deadline_error(action, settings, last_err, attempts, waiting_for)
+  if last_err then
+    last_err.deadline_exceeded = true
+    return last_err
+  end
+  return errors.new {
+    code = "DeadlineExceeded", action = action, retryable = false, attempts = attempts,
+    deadline_exceeded = true,
+    message = ("the call's deadline of %g s passed while waiting for %s"):format(settings.deadline, waiting_for),
+  }
+end
+
+local function send(self, action, params, settings, deadline)
   local idempotent = is_idempotent(action, params)
   local hook = settings.on_response
   local limiter = limiter_for(self, action)
   local signer = secrets[self].signer
-  local deadline = settings.deadline and core.now() + settings.deadline
   local task = scheduler.current()
   local transport = scheduler.transport()
   local function on_done(response) scheduler.wake(task, response) end
-  local attempt = 0
+  local attempt, last_err = 0, nil
   while true do
-    attempt = attempt + 1
     -- The limiter reserves a send time; waiting for it yields to other tasks.
     -- A rate cut meanwhile voids the reservation: queue again at the new rate.
     local reserved, epoch = core.now(), limiter:epoch()
     local wait = limiter:acquire(reserved)
     while wait > 0 do
+      if deadline and reserved + wait + M.MIN_ATTEMPT_TIME > deadline then
+        return nil, deadline_error(action, settings, last_err, attempt, "the rate limiter")
+      end
       scheduler.sleep(wait)
       if limiter:epoch() == epoch then break end
       reserved, epoch = core.now(), limiter:epoch()
       wait = limiter:acquire(reserved)
     end
+    local timeout, deadline_cut = settings.timeout, false
+    if deadline then
+      local left = deadline - core.now()
+      if left < M.MIN_ATTEMPT_TIME then
+        return nil, deadline_error(action, settings, last_err, attempt, "the next attempt")
+      end
+      if left < timeout then timeout, deadline_cut = left, true end
+    end
     local req = signer:sign(action, params) -- fresh nonce and timestamp
-    local timeout = settings.timeout
-    if deadline then timeout = math.max(0.001, math.min(timeout, deadline - core.now())) end
+    if #req.url > M.MAX_URL_LENGTH then
+      error(("%s: the request is too large for GET (a URL of %d bytes, over %d); "
+        .. "use method = \"POST\" (ecs.client option)"):format(action, #req.url, M.MAX_URL_LENGTH), 0)
+    end
+    attempt = attempt + 1
     req.timeout, req.connect_timeout = timeout, settings.connect_timeout
     req.ca_file, req.verify_tls = settings.ca_file or nil, settings.verify_tls
     transport:submit(req, on_done)
     local response = scheduler.suspend()
-    local result, err = outcome(action, params, response, idempotent)
+    local result, err = outcome(action, params, response, idempotent, response.error_code and {
+      hostname = self.hostname, address = self.address, timeout = timeout,
+      connect_timeout = settings.connect_timeout, deadline_cut = deadline_cut,
+    })
     if response.status then
       limiter:observe(core.now(), err and err.throttled and "throttled" or "ok", err and err.retry_after, reserved)
     end
@@ -450,6 +531,7 @@ local function send(self, action, params, settings)
       return result
     end
     err.attempts = attempt
+    last_err = err
     -- The retry decision: a delay, or why there is none.
     local delay, stop
     if not err.retryable then
@@ -458,8 +540,9 @@ local function send(self, action, params, settings)
       stop = "max_attempts reached"
     else
       delay = core.backoff(attempt, err.throttled, nil, nil, random())
+      -- the server's hint, already capped at errors.MAX_RETRY_AFTER
       if err.retry_after and err.retry_after > delay then delay = err.retry_after end
-      if deadline and core.now() + delay >= deadline then
+      if deadline and core.now() + delay + M.MIN_ATTEMPT_TIME > deadline then
         err.deadline_exceeded = true
         stop = "deadline"
       -- The budget stops retry storms against a service that keeps failing.
@@ -607,20 +690,37 @@ function Client:call(action, params, opts)
   local settings = self
   if opts ~= nil then
     check_options(opts, CALL_OPTIONS, "client:call", 3)
-    settings = setmetatable(opts, { __index = self })
+    -- A copy: the caller's table is never changed, and may serve other clients.
+    local own = {}
+    for k, v in pairs(opts) do own[k] = v end
+    settings = setmetatable(own, { __index = self })
   end
   local task = scheduler.current()
   if not task then
     return scheduler.run(self.call, self, action, params, opts)
   end
+  -- A call waits for its reply by yielding: refuse where that is impossible
+  -- before anything is queued or sent.
+  if not coroutine.isyieldable() then
+    error("client:call: cannot wait for a reply here (inside a metamethod such as __gc, or a C "
+      .. "callback such as string.gsub's or table.sort's); call from the task's own code", 2)
+  end
+  if settings.verify_tls == false and not self.warned_unverified then
+    self.warned_unverified = true
+    warn_unverified(self)
+  end
+  local deadline = settings.deadline and core.now() + settings.deadline
   -- An action that takes a ClientToken gets one when the caller gave none,
   -- the same for every retry: a lost reply never creates a thing twice.
   if (params == nil or params.ClientToken == nil) and takes_client_token(action) then
     params = util.copy(params)
     params.ClientToken = core.nonce()
   end
-  acquire(self, task)
-  local ok, result, err = pcall(send, self, action, params, settings)
+  if not acquire(self, task, deadline) then
+    return nil, deadline_error(action, settings, nil, 0,
+      ("a concurrency slot (max_concurrency %d)"):format(self.max_concurrency))
+  end
+  local ok, result, err = pcall(send, self, action, params, settings, deadline)
   release(self)
   if not ok then error(result, 0) end
   return result, err

@@ -48,28 +48,78 @@ function M.host_for_region(region)
   return M.special[region] or ("ecs." .. region .. ".aliyuncs.com")
 end
 
+-- A host with an optional port: a name or IPv4 address, or a bracketed IPv6
+-- address. Raises naming what is wrong.
+local function check_host(host, endpoint)
+  if host:find("[%s@]") then
+    error("endpoint: no valid host in '" .. endpoint .. "'", 0)
+  end
+  local name, port
+  if host:sub(1, 1) == "[" then
+    name, port = host:match("^(%[[%x:.]+%])(.*)$")
+    if not name then error("endpoint: no valid host in '" .. endpoint .. "'", 0) end
+  else
+    name, port = host:match("^([^:]*)(.*)$")
+    if name == "" then error("endpoint: no valid host in '" .. endpoint .. "'", 0) end
+  end
+  if port ~= "" then
+    local digits = port:match("^:(%d+)$")
+    local n = tonumber(digits)
+    if not n or n < 1 or n > 65535 then
+      error("endpoint: bad port '" .. port:sub(2) .. "' in '" .. endpoint .. "'", 0)
+    end
+  end
+end
+
 --- Reads an endpoint: a full URL ("http://127.0.0.1:8080"), or a bare host
---- ("ecs.aliyuncs.com", HTTPS implied). Returns { scheme, host, url } where
---- host keeps a port if one is given (it is what the Host header carries) and
---- url is scheme://host without a trailing slash. Raises on anything else.
+--- ("ecs.aliyuncs.com", HTTPS implied), either with a port. Returns { scheme, host, url }
+--- where host keeps a port if one is given (it is what the Host header carries) and
+--- url is scheme://host without a trailing slash. Raises on anything else: a scheme
+--- other than http/https ("ftp://x"; or "endpoint: unsupported scheme 'htp' (use http://
+--- or https://)" for a scheme-like prefix without both slashes, "htp:/x"), an http/https URL
+--- missing a slash or the colon ("endpoint: malformed URL 'http:/x' ..."), a bad port,
+--- no host, or a path.
 ---@param endpoint string
 ---@return {scheme: "http"|"https", host: string, url: string} endpoint
 function M.parse(endpoint)
   if type(endpoint) ~= "string" or endpoint == "" then
     error("endpoint: expected a URL or host name string", 0)
   end
+  local function malformed()
+    error("endpoint: malformed URL '" .. endpoint
+      .. "' (expected http://host[:port] or https://host[:port])", 0)
+  end
+  local function unsupported(s)
+    error("endpoint: unsupported scheme '" .. s .. "' (use http:// or https://)", 0)
+  end
   local scheme, rest = endpoint:match("^(%a[%w+.-]*)://(.*)$")
-  if not scheme then
+  if scheme then
+    scheme = scheme:lower()
+    if scheme ~= "http" and scheme ~= "https" then
+      unsupported(scheme)
+    end
+  else
+    -- No "scheme://": a host[:port], or a URL gone wrong. A dotless "x:" followed
+    -- by "/" or by what cannot be a port ("htp:/h", "htp:10.0.0.1") is a scheme;
+    -- "http:/h" and "http:h" are malformed; "http//h" lost its colon.
+    local prefix, after = endpoint:match("^(%a[%w+.-]*):(.*)$")
+    if prefix then
+      local lower = prefix:lower()
+      if lower == "http" or lower == "https" then malformed() end
+      local port = after:match("^[^/?#]*")
+      if after:match("^/") or (port ~= "" and not prefix:find(".", 1, true)
+          and (port:find("[.:]") or not port:match("^%d"))) then
+        unsupported(prefix)
+      end
+    end
+    if endpoint:lower():match("^https?//") then malformed() end
     scheme, rest = "https", endpoint
   end
-  scheme = scheme:lower()
-  if scheme ~= "http" and scheme ~= "https" then
-    error("endpoint: scheme must be http or https (got " .. scheme .. ")", 0)
-  end
   local host, path = rest:match("^([^/?#]+)(.*)$")
-  if not host or host:find("[%s@]") then
+  if not host then
     error("endpoint: no valid host in '" .. endpoint .. "'", 0)
   end
+  check_host(host, endpoint)
   if path ~= "" and path ~= "/" then
     error("endpoint: ECS is served at the root path; drop '" .. path .. "'", 0)
   end

@@ -21,6 +21,7 @@ local M = {}
 ---@field retry_after? number Seconds the service asked to wait before a resend (x-acs-retry-after).
 ---@field deadline_exceeded? true Set when the call's deadline left no time for the next attempt.
 ---@field retry_budget_exhausted? true Set when the client's retry budget cut the retries short.
+---@field last_states? table<string, string> For a WaitTimeout of a named waiter: the status last seen of each resource, by id ("Deleted" once gone).
 local Error = {}
 Error.__index = Error
 M.Error = Error
@@ -58,18 +59,76 @@ local function classify(err, maybe_sent, idempotent)
   return err
 end
 
---- The error for a transfer that got no HTTP response.
+--- Where and with which limits an attempt was made, for the messages of transport errors.
+---@class ecs.AttemptTarget
+---@field hostname string The host name (or address) of the endpoint.
+---@field address string host:port.
+---@field timeout number Seconds the attempt had.
+---@field connect_timeout number Seconds it had to connect.
+---@field deadline_cut? boolean The call's deadline shortened the attempt's timeout.
+
+local function seconds(v) return ("%g s"):format(v) end
+
+-- What a transport failure means, in words: the host and port, and for a
+-- timeout the limit that ran out. libcurl's own text only where it says more
+-- (the TLS problem, an unexpected failure).
+local function transport_message(code, c, at)
+  if code == "Transport.ResolveFailed" then
+    return "cannot resolve " .. at.hostname
+  elseif code == "Transport.ConnectFailed" then
+    return "cannot connect to " .. at.address
+  elseif code == "Transport.Timeout" then
+    local limit = at.deadline_cut and ("the time left before the call's deadline (" .. seconds(at.timeout) .. ")")
+      or ("the timeout of " .. seconds(at.timeout))
+    if not c.connected then
+      if at.connect_timeout < at.timeout then
+        limit = "the connect_timeout of " .. seconds(at.connect_timeout)
+      end
+      if not c.resolved then return "cannot resolve " .. at.hostname .. " within " .. limit end
+      return "cannot connect to " .. at.address .. " within " .. limit
+    end
+    return "no complete reply from " .. at.address .. " within " .. limit
+  elseif code == "Transport.Reset" then
+    return "the connection to " .. at.address .. " closed before a complete reply"
+  elseif code == "Transport.TLS" then
+    return "TLS with " .. at.address .. " failed: " .. tostring(c.error)
+  elseif code == "Transport.BadResponse" then
+    if c.too_large then return tostring(c.error) .. " (from " .. at.address .. ")" end
+    return "incomplete or malformed reply from " .. at.address
+  end
+  return "request to " .. at.address .. " failed: " .. tostring(c.error)
+end
+
+--- The error for a transfer that got no HTTP response (no http_status: no reply arrived).
 ---@param action string the action called
----@param completion table the transport's completion: error_code, error, status, maybe_sent
+---@param completion table the transport's completion: error_code, error, maybe_sent, resolved, connected, too_large
 ---@param idempotent boolean whether a resend is safe even if the request arrived
+---@param at ecs.AttemptTarget where the attempt went, and its limits
 ---@return ecs.Error err
-function M.transport(action, completion, idempotent)
-  return classify(M.new {
-    code = completion.error_code,
-    message = completion.error,
+function M.transport(action, completion, idempotent, at)
+  local code = completion.error_code
+  local err = classify(M.new {
+    code = code,
+    message = transport_message(code, completion, at),
     action = action,
-    http_status = completion.status,
   }, completion.maybe_sent, idempotent)
+  -- A reply over the size limits would be as large the next time.
+  if completion.too_large then err.retryable = false end
+  return err
+end
+
+M.MAX_RETRY_AFTER = 30 -- seconds: the longest server hint honoured
+
+--- The server's x-acs-retry-after hint (milliseconds) in seconds, at most MAX_RETRY_AFTER; nil
+--- when absent or not a plain number (a hint that cannot be read is ignored, never raised).
+---@param head? string the raw header block
+---@return number|nil seconds
+function M.retry_after(head)
+  if not head then return nil end
+  local digits = head:match("\n[Xx]%-[Aa][Cc][Ss]%-[Rr][Ee][Tt][Rr][Yy]%-[Aa][Ff][Tt][Ee][Rr]:[ \t]*(%d+)[ \t]*\r?\n")
+  if not digits then return nil end
+  if #digits > 9 then return nil end -- not a hint anyone meant
+  return math.min(tonumber(digits) / 1000, M.MAX_RETRY_AFTER)
 end
 
 local function snippet(body)
@@ -107,11 +166,11 @@ function M.response(action, status, head, body, decoded, idempotent)
     }
     if err.code == "SignatureNonceUsed" then
       -- Every attempt has a fresh nonce, so the service saw this very request
-      -- twice: libcurl resent it after the connection broke without a reply.
-      -- The first copy may have taken effect; treat it as the broken connection.
-      err.service_code, err.code = err.code, "Transport.Reset"
-      err.message = "the connection broke after the request was sent (the service then "
-        .. "refused libcurl's resend: SignatureNonceUsed)"
+      -- twice: the HTTP library resent it after the connection broke without
+      -- a reply. The first copy may have taken effect: report the broken
+      -- connection, as if no reply had come (no HTTP status).
+      err.service_code, err.code, err.http_status = err.code, "Transport.Reset", nil
+      err.message = "the connection closed after the request was sent, before its reply"
     end
   else
     err = M.new {
@@ -121,8 +180,7 @@ function M.response(action, status, head, body, decoded, idempotent)
       action = action,
     }
   end
-  local retry_after = head and tonumber(head:lower():match("\nx%-acs%-retry%-after:%s*(%d+)"))
-  if retry_after then err.retry_after = retry_after / 1000 end
+  err.retry_after = M.retry_after(head)
   return classify(err, true, idempotent)
 end
 

@@ -56,13 +56,42 @@ function M.wake(task, value)
   return true
 end
 
---- Suspends the running task until M.wake(task, value); returns value.
+local isyieldable = coroutine.isyieldable
+local function check_yieldable(level)
+  if not isyieldable() then
+    error("ecs: cannot wait here (inside a metamethod such as __gc, or a C callback such as "
+      .. "string.gsub's or table.sort's); wait from the task's own code", level)
+  end
+end
+
+--- Suspends the running task until M.wake(task, value); returns value. Raises, leaving nothing
+--- behind, where the task cannot yield (a metamethod, a C callback such as string.gsub's).
 ---@return any value what M.wake passed
 function M.suspend()
   local task = current()
   if not task then error("ecs: suspend outside a task", 2) end
+  check_yieldable(3)
   task.suspended = true
   return coroutine.yield()
+end
+
+--- What M.suspend_for returns when its time ran out.
+M.TIMED_OUT = setmetatable({}, { __tostring = function() return "ecs.scheduler.TIMED_OUT" end })
+
+--- Suspends the running task until M.wake(task, value) or until `seconds` pass, whichever comes
+--- first; returns value, or M.TIMED_OUT. The timer is cancelled on a wake, so it can never wake
+--- a later wait.
+---@param seconds number
+---@return any value what M.wake passed, or M.TIMED_OUT
+function M.suspend_for(seconds)
+  local task = current()
+  if not task then error("ecs: suspend outside a task", 2) end
+  local transport = task.ctx.transport
+  local TIMED_OUT = M.TIMED_OUT
+  local id = transport:timer(seconds, function() M.wake(task, TIMED_OUT) end)
+  local value = M.suspend()
+  if value ~= TIMED_OUT then transport:cancel(id) end
+  return value
 end
 
 local function finish(task, ok, ...)
@@ -164,15 +193,20 @@ function M.transport()
   return task and task.ctx.transport or nil
 end
 
+M.MAX_SLEEP = 1e6 -- seconds (11.5 days): a longer sleep is a mistake
+
 --- Sleeps the running task (or, outside ecs.run, the whole program) for
 --- the given seconds, letting every other task go on.
 ---@param seconds number
 function M.sleep(seconds)
-  if type(seconds) ~= "number" or seconds ~= seconds then
-    error("ecs.sleep: expected seconds as a number", 2)
+  -- a negative time (a deadline just passed) sleeps 0; NaN or an absurd time is a mistake
+  if type(seconds) ~= "number" or not (seconds <= M.MAX_SLEEP) then
+    error(("ecs.sleep: expected seconds, at most %g (got %s)"):format(M.MAX_SLEEP, tostring(seconds)), 2)
   end
+  if seconds < 0 then seconds = 0 end
   local task = current()
   if not task then return M.run(M.sleep, seconds) end
+  check_yieldable(3) -- before a timer is set
   task.ctx.transport:timer(seconds, function() M.wake(task) end)
   M.suspend()
 end

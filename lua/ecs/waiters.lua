@@ -12,7 +12,8 @@ local M = {}
 local unpack = table.unpack or unpack
 
 M.DEFAULTS = { timeout = 600, interval = 5, max_interval = 30, backoff = 1.5 }
---- How a waiter polls: the options of the named waiters (wait_instances, ...).
+--- How a waiter polls: the options of the named waiters (wait_instances, ...). Another name,
+--- a spec field (Status, ...) or a value that is not a finite number >= 0 raises at once.
 ---@class ecs.WaiterOptions
 ---@field timeout? number Seconds the whole wait may take (default 600); then the error is WaitTimeout.
 ---@field interval? number Seconds of the first wait between polls (default 5).
@@ -26,30 +27,83 @@ M.DEFAULTS = { timeout = 600, interval = 5, max_interval = 30, backoff = 1.5 }
 --- What client:wait_instances waits for.
 ---@class ecs.InstanceWaitSpec
 ---@field InstanceIds string[]|string The instance ids (more than 100 are polled in batches).
----@field Status? "Running"|"Stopped"|"Deleted" The state to reach (default "Running"; "Deleted": until they are gone).
+---@field Status? "Running"|"Stopped"|"Pending"|"Starting"|"Stopping"|"Deleted" The state to reach (default "Running"; "Deleted": until they are gone). Another value raises at once.
 ---@field RegionId? string Default: the client's region.
 --- What client:wait_disks waits for.
 ---@class ecs.DiskWaitSpec
 ---@field DiskIds string[]|string The disk ids (more than 100 are polled in batches).
----@field Status? "Available"|"In_use"|"Deleted" The state to reach (default "Available").
+---@field Status? "Available"|"In_use"|"Attaching"|"Detaching"|"Creating"|"ReIniting"|"Deleted" The state to reach (default "Available"). Another value raises at once.
 ---@field RegionId? string Default: the client's region.
 --- What client:wait_snapshots waits for.
 ---@class ecs.SnapshotWaitSpec
 ---@field SnapshotIds string[]|string The snapshot ids (more than 100 are polled in batches).
----@field Status? string The state to reach (default "accomplished", i.e. progress 100%; "Deleted": until gone).
+---@field Status? "accomplished"|"progressing"|"failed"|"Deleted" The state to reach (default "accomplished", i.e. progress 100%; "Deleted": until gone). Another value raises at once.
 ---@field RegionId? string Default: the client's region.
 --- What client:wait_images waits for.
 ---@class ecs.ImageWaitSpec
 ---@field ImageIds string[]|string The image ids (more than 100 are polled in batches).
----@field Status? "Available"|"Deleted"|string The state to reach (default "Available").
+---@field Status? "Available"|"Creating"|"Waiting"|"UnAvailable"|"CreateFailed"|"Deprecated"|"Deleted" The state to reach (default "Available"). Another value raises at once.
 ---@field RegionId? string Default: the client's region.
 
-local function check_opts(opts)
-  opts = opts or {}
-  for _, name in ipairs { "timeout", "interval", "max_interval", "backoff" } do
-    local v = opts[name]
-    if v ~= nil and (type(v) ~= "number" or v < 0) then
-      error(name .. ": expected a number >= 0", 4)
+-- Raises msg at the first caller outside the library (the user's line), so the
+-- message points there whatever the chain of (tail) calls through ecs.client.
+local function raise(msg)
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then level = 0 break end
+    local src = info.source or ""
+    if not (src:find("ecs/waiters%.lua$") or src:find("ecs/client%.lua$")) then break end
+    level = level + 1
+  end
+  error(msg, level)
+end
+
+-- The options every waiter takes (ecs.WaiterOptions); client:wait also takes ready and failed.
+local OPTIONS = { "backoff", "call", "interval", "max_interval", "timeout" }
+local IS_OPTION = {}
+for _, name in ipairs(OPTIONS) do IS_OPTION[name] = true end
+local WAIT_OPTIONS = { "backoff", "call", "failed", "interval", "max_interval", "ready", "timeout" }
+
+local function finite_number(v)
+  return type(v) == "number" and v == v and v >= 0 and v < math.huge
+end
+
+-- Checks a waiter's options table: known names, numbers finite and >= 0, call a
+-- table. who: "client:wait" (which also takes ready and failed) or "wait_<kind>";
+-- spec_fields: the names of the named waiter's spec, to point a misplaced one there.
+local function check_opts(opts, who, spec_fields)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    raise(("opts: expected a table of waiter options (timeout, interval, ...), got %s"):format(type(opts)))
+  end
+  local generic = who == "client:wait"
+  for name, v in pairs(opts) do
+    if type(name) ~= "string" then
+      raise(who .. ": the options take named fields ({ timeout = 600, interval = 5, ... })")
+    end
+    if name == "call" then
+      if type(v) ~= "table" then raise("call: expected a table of call options, got " .. type(v)) end
+    elseif IS_OPTION[name] then
+      if not finite_number(v) then
+        raise(("%s: expected a finite number >= 0, got %s"):format(name,
+          type(v) == "number" and tostring(v) or type(v)))
+      end
+    elseif generic and (name == "ready" or name == "failed") then -- checked by M.wait
+    elseif spec_fields and spec_fields[name] then
+      raise(("%s: a field of the spec (first argument), not a waiter option: client:%s({ %s = ... }, opts)")
+        :format(name, who, name))
+    elseif name == "ready" or name == "failed" then
+      raise(("%s: not an option of %s (a named waiter knows its condition; use "
+        .. "client:wait(action, params, { ready = ... }) for one of your own)"):format(name, who))
+    else
+      local names = generic and WAIT_OPTIONS or OPTIONS
+      local hint = util.closest(name, names)
+      local spec_hint = not hint and spec_fields and util.closest(name, util.sorted_keys(spec_fields))
+      raise(("%s: unknown option of %s; %s"):format(name, who,
+        hint and ("did you mean " .. hint .. "?")
+          or spec_hint and ("did you mean the spec field " .. spec_hint .. " (first argument)?")
+          or ("options: " .. table.concat(names, ", "))))
     end
   end
   return opts
@@ -67,7 +121,7 @@ end
 ---@return table|nil reply the reply for which opts.ready was true
 ---@return ecs.Error|nil err
 function M.wait(client, action, params, opts)
-  opts = check_opts(opts)
+  opts = check_opts(opts, "client:wait")
   if type(opts.ready) ~= "function" then error("ready: expected a function(reply) -> boolean", 3) end
   if opts.failed ~= nil and type(opts.failed) ~= "function" then
     error("failed: expected a function(reply) -> message or nil", 3)
@@ -101,32 +155,110 @@ end
 -- Named waiters: one description each, one mechanism.
 -- ids: the spec field with the ids; param: how the action takes them;
 -- list: where the reply lists them; id/status: fields of one item;
+-- states: the documented values of the status field (the API model keeps no
+-- enumerations), plus the waiter's own "Deleted" (until the resources are gone);
 -- terminal: states from which the target can never be reached.
 local KINDS = {
   instances = {
     action = "DescribeInstances", ids = "InstanceIds", param = "InstanceIds", style = "json",
     list = "Instances.Instance", id = "InstanceId", status = "Status", default = "Running",
     page = { PageSize = 100 }, batch = 100,
+    states = { "Pending", "Running", "Starting", "Stopping", "Stopped", "Deleted" },
     terminal = { Running = { Stopping = true }, Stopped = { Starting = true } },
   },
   disks = {
     action = "DescribeDisks", ids = "DiskIds", param = "DiskIds", style = "json",
     list = "Disks.Disk", id = "DiskId", status = "Status", default = "Available",
-    page = { PageSize = 100 }, batch = 100, terminal = {},
+    page = { PageSize = 100 }, batch = 100,
+    states = { "In_use", "Available", "Attaching", "Detaching", "Creating", "ReIniting", "Deleted" },
+    terminal = {},
   },
   snapshots = {
     action = "DescribeSnapshots", ids = "SnapshotIds", param = "SnapshotIds", style = "json",
     list = "Snapshots.Snapshot", id = "SnapshotId", status = "Status", default = "accomplished",
     page = { PageSize = 100 }, batch = 100,
+    states = { "progressing", "accomplished", "failed", "Deleted" },
     terminal = { accomplished = { failed = true } },
   },
   images = {
     action = "DescribeImages", ids = "ImageIds", param = "ImageId", style = "comma",
     list = "Images.Image", id = "ImageId", status = "Status", default = "Available",
     page = { PageSize = 100 }, batch = 100,
+    states = { "Creating", "Waiting", "Available", "UnAvailable", "CreateFailed", "Deprecated", "Deleted" },
     terminal = { Available = { CreateFailed = true, UnAvailable = true, Deprecated = true } },
   },
 }
+for _, kind in pairs(KINDS) do
+  kind.is_state = {}
+  for _, st in ipairs(kind.states) do kind.is_state[st] = true end
+  kind.fields = { [kind.ids] = true, RegionId = true, Status = true }
+end
+
+-- Checks a named waiter's spec (known fields, a documented target state) and
+-- returns the target.
+local function check_spec(kind_name, kind, spec)
+  local who = "wait_" .. kind_name
+  if type(spec) ~= "table" then
+    raise(("%s: expected a table such as { %s = ids }, got %s"):format(who, kind.ids, type(spec)))
+  end
+  local field_names = util.sorted_keys(kind.fields)
+  for name in pairs(spec) do
+    if type(name) ~= "string" then
+      raise(("%s: the spec takes named fields ({ %s = ids, Status = ... }), not a list"):format(who, kind.ids))
+    end
+    if not kind.fields[name] then
+      if IS_OPTION[name] then
+        raise(("%s: a waiter option, not a field of the spec; pass it in the options (second argument): "
+          .. "client:%s(spec, { %s = ... })"):format(name, who, name))
+      end
+      local hint = util.closest(name, field_names)
+      local option_hint = not hint and util.closest(name, OPTIONS)
+      raise(("%s: unknown field of the %s spec%s"):format(name, who,
+        hint and ("; did you mean " .. hint .. "?")
+          or option_hint and ("; did you mean the option " .. option_hint .. " (second argument)?")
+          or (" (fields: " .. table.concat(field_names, ", ") .. ")")))
+    end
+  end
+  if spec.RegionId ~= nil and type(spec.RegionId) ~= "string" then
+    raise("RegionId: expected a string, got " .. type(spec.RegionId))
+  end
+  local target = spec.Status
+  if target == nil then return kind.default end
+  if type(target) ~= "string" then
+    raise("Status: expected a state name (string), got " .. type(target))
+  end
+  if not kind.is_state[target] then
+    local hint = util.closest(target, kind.states)
+    local all = util.copy(kind.states)
+    table.sort(all)
+    raise(("Status: '%s' is not a state of %s%s"):format(target, kind_name,
+      hint and ("; did you mean " .. hint .. "?") or (" (one of: " .. table.concat(all, ", ") .. ")")))
+  end
+  return target
+end
+
+-- How many resources a WaitTimeout message names; err.last_states has them all.
+local LISTED = 10
+
+-- Adds to a WaitTimeout the last state seen of each resource: err.last_states
+-- (id -> status, "Deleted" for one gone) and, in the message, those not at the target.
+local function add_last_states(err, ids, last, target)
+  local states, behind = {}, {}
+  for _, id in ipairs(ids) do
+    local st = last[id]
+    if st ~= nil then
+      states[id] = st
+      if st ~= target then behind[#behind + 1] = id .. ": " .. tostring(st) end
+    end
+  end
+  err.last_states = states
+  if #behind > 0 then
+    local shown = { unpack(behind, 1, math.min(#behind, LISTED)) }
+    local more = #behind > LISTED and (" and %d more"):format(#behind - LISTED) or ""
+    err.message = ("%s; not yet %s: %s%s"):format(err.message, target, table.concat(shown, ", "), more)
+  end
+  return err
+end
 
 local function encode_ids(kind, ids)
   if kind.style == "json" then return json.encode(ids) end
@@ -135,16 +267,16 @@ end
 
 local function wait_kind(kind_name, client, spec, opts)
   local kind = KINDS[kind_name]
-  if type(spec) ~= "table" then error("wait_" .. kind_name .. ": expected a table", 3) end
+  local target = check_spec(kind_name, kind, spec)
+  opts = util.copy(check_opts(opts, "wait_" .. kind_name, kind.fields))
   local ids = spec[kind.ids]
   if type(ids) == "string" then ids = { ids } end
   if type(ids) ~= "table" or #ids == 0 then
-    error(kind.ids .. ": expected a non-empty list of ids", 3)
+    raise(kind.ids .. ": expected a non-empty list of ids")
   end
-  local target = spec.Status or kind.default
   local gone = target == "Deleted" -- waiting for the resources to disappear
   local terminal = kind.terminal[target] or {}
-  opts = util.copy(opts)
+  local last = {} -- id -> the status last seen ("Deleted" once gone), for WaitTimeout
 
   local function poll(batch)
     local params = util.copy(kind.page)
@@ -152,12 +284,20 @@ local function wait_kind(kind_name, client, spec, opts)
     params.RegionId = spec.RegionId or client.region
     local o = util.copy(opts)
     o.ready = function(res)
-      local seen = 0
+      local seen, reached = 0, true
+      local present = {}
       for _, item in ipairs(util.get_path(res, kind.list) or {}) do
         seen = seen + 1
-        if gone or item[kind.status] ~= target then return false end
+        present[item[kind.id]] = true
+        last[item[kind.id]] = item[kind.status]
+        if gone or item[kind.status] ~= target then reached = false end
       end
-      return gone and seen == 0 or seen == #batch
+      if gone then
+        for _, id in ipairs(batch) do
+          if not present[id] then last[id] = "Deleted" end
+        end
+      end
+      return reached and (gone and seen == 0 or seen == #batch)
     end
     o.failed = function(res)
       local present = {}
@@ -178,9 +318,13 @@ local function wait_kind(kind_name, client, spec, opts)
 
   -- More ids than one call takes: wait on each batch concurrently.
   local replies = {}
+  local function failed(err)
+    if type(err) == "table" and err.code == "WaitTimeout" then add_last_states(err, ids, last, target) end
+    return nil, err
+  end
   if #ids <= kind.batch then
     local res, err = poll(ids)
-    if not res then return nil, err end
+    if not res then return failed(err) end
     replies[1] = res
   else
     local ok, err = scheduler.run(function()
@@ -195,7 +339,7 @@ local function wait_kind(kind_name, client, spec, opts)
       end
       return true
     end)
-    if not ok then return nil, err end
+    if not ok then return failed(err) end
   end
   local items = {}
   for _, res in ipairs(replies) do

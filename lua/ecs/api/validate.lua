@@ -87,6 +87,50 @@ local function check_map(node, value, path, action)
   return value
 end
 
+-- What a list holds, in the plural: "strings", "objects", ...
+local PLURAL = {
+  string = "strings", integer = "integers", long = "integers", float = "numbers",
+  boolean = "booleans", object = "objects", list = "lists", map = "maps", any = "values",
+}
+
+-- What a container node wants, for an error message.
+local function wanted(node)
+  local t = node.type
+  if t == "list" then
+    local what = "a list (table) of " .. (PLURAL[(node.items or {}).type] or "values")
+    if node.string_ok then what = what .. " or a JSON array string" end
+    return what
+  end
+  if t == "object" then return "an object (table)" end
+  if t == "map" then return "a map (table)" end
+  return "a table"
+end
+
+-- A string quoted for an error message, shortened when long.
+local function quoted(s)
+  if #s > 40 then s = s:sub(1, 37) .. "..." end
+  return "'" .. s .. "'"
+end
+
+-- A ready-made JSON string for a string_ok list: it must be a JSON array, and
+-- its items must pass the list's item checks. Returns the string as given.
+local function check_json_list(node, value, path, action)
+  local got = "got string " .. quoted(value)
+  if not value:match("^%s*%[") then fail(path, action, "expected " .. wanted(node) .. ", " .. got) end
+  local ok, decoded = pcall(json.decode, value)
+  if not ok or type(decoded) ~= "table" then
+    fail(path, action, "expected " .. wanted(node) .. ", " .. got .. " (not valid JSON)")
+  end
+  local item = node.items or { type = "any" }
+  for i = 1, #decoded do
+    local v = decoded[i]
+    if v == json.null then v = nil end
+    if v == nil then fail(path .. "." .. i, action, "expected a value, got null") end
+    check(item, v, path .. "." .. i, action)
+  end
+  return value
+end
+
 -- Returns the value to send (a copy for tables, so the caller's stays as given).
 check = function(node, value, path, action)
   local t, tv = node.type, type(value)
@@ -107,8 +151,8 @@ check = function(node, value, path, action)
     return value
   end
   -- Containers.
-  if node.string_ok and tv == "string" then return value end -- ready-made JSON
-  if tv ~= "table" then fail(path, action, "expected a " .. (t == "list" and "list" or "table") .. ", got " .. tv) end
+  if node.string_ok and tv == "string" then return check_json_list(node, value, path, action) end
+  if tv ~= "table" then fail(path, action, "expected " .. wanted(node) .. ", got " .. tv) end
   local copy = {}
   for k, v in pairs(value) do copy[k] = v end
   if t == "list" then return check_list(node, copy, path, action) end
