@@ -641,11 +641,14 @@ static void push_completion(lua_State *L, loop *lp, transfer *t, double now)
         lua_setfield(L, -2, "maybe_sent");
         /* how far it got, for the message: name resolved, connected */
         curl_off_t resolved = 0, connected = 0;
+        long request_bytes = 0; /* a reused connection has no connect time, but sent bytes */
         curl_easy_getinfo(t->easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved);
         curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected);
-        lua_pushboolean(L, resolved > 0 || connected > 0);
+        curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_bytes);
+        int is_connected = connected > 0 || request_bytes > 0;
+        lua_pushboolean(L, resolved > 0 || is_connected);
         lua_setfield(L, -2, "resolved");
-        lua_pushboolean(L, connected > 0);
+        lua_pushboolean(L, is_connected);
         lua_setfield(L, -2, "connected");
     }
     transfer_recycle(lp, t);

@@ -399,6 +399,14 @@ end
 -- their limiters (self.limiters); the registry holds them weakly, so a key no
 -- live client uses is dropped at garbage collection.
 local limiters = setmetatable({}, { __mode = "v" })
+
+--- How many limiters the process holds (for tests of the registry).
+---@return integer
+function M.limiter_count()
+  local n = 0
+  for _ in pairs(limiters) do n = n + 1 end
+  return n
+end
 local function limiter_for(self, action)
   local cached = self.limiters[action]
   if cached then return cached end

@@ -11,7 +11,7 @@ local function sh(cmd)
 end
 
 
---- replies: { [Action] = { status = 200, body = "..." (one line) } }
+--- replies: { [Action] = { status = 200, body = "..." (one line), headers = { [name] = value } } }
 --- Returns { url, stop = function() }.
 function M.start(replies)
   local prefix = os.tmpname()
@@ -25,8 +25,12 @@ function M.start(replies)
   end
   local rules = {}
   for action, r in pairs(replies) do
-    rules[#rules + 1] = ("if ($arg_Action = %q) { return %d %q; }")
-      :format(action, r.status or 200, r.body)
+    local headers = {}
+    for name, value in pairs(r.headers or {}) do
+      headers[#headers + 1] = ("add_header %s %q always;"):format(name, value)
+    end
+    rules[#rules + 1] = ("if ($arg_Action = %q) { %s return %d %q; }")
+      :format(action, table.concat(headers, " "), r.status or 200, r.body)
   end
   local conf = table.concat({
     "worker_processes 1; daemon on; pid " .. prefix .. "/nginx.pid;",
