@@ -7,7 +7,7 @@ local M = {}
 --- What a failed call returns as its second value (`nil, err`). tostring(err) reads
 --- "Code: message (action A, HTTP 400, request R, 2 attempts)".
 ---@class ecs.Error
----@field code string The service's error Code, "Transport.*" (ConnectFailed, ResolveFailed, Timeout, Reset, TLS, BadResponse, ...), "WaitFailed" or "WaitTimeout".
+---@field code string The service's error Code, "Transport.*" (ConnectFailed, ResolveFailed, Timeout, Reset, TLS, BadResponse, ...), "DeadlineExceeded", "WaitFailed" or "WaitTimeout".
 ---@field message string What went wrong (the service's Message, or a description).
 ---@field request_id? string The service's RequestId, when a reply carried one.
 ---@field http_status? integer The HTTP status, when a response arrived.
