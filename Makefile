@@ -10,7 +10,7 @@ ECS_REFERENCE_DIR ?= ../shared/reference
 INSTALL_BUILD = $(if $(filter luajit,$(LUA_FLAVOR)),build-luajit,build)
 
 .PHONY: all deps build build-luajit build-asan test test-lua54 luajit asan demo install bench \
-        api-model check-reference rock-install clean
+        api-model check-reference rock-install clean fuzz fuzz-seeds
 
 all: build
 
@@ -63,6 +63,14 @@ rock-install:
 	  $(CMAKE) --build "$$dir" -j2 >/dev/null; \
 	  $(CMAKE) --install "$$dir" >/dev/null
 
+# libFuzzer targets (fuzz/README.md): each for FUZZ_SECONDS (default 60) s;
+# fuzz-seeds runs each over its committed seed corpus only (part of make test).
+fuzz: deps
+	@fuzz/run
+
+fuzz-seeds: deps
+	@fuzz/run --seeds
+
 api-model:
 	@cd tools && npm ci --no-audit --no-fund && node gen-api-model.js
 
@@ -71,4 +79,4 @@ check-reference:
 	@tools/extract-reference --check "$(ECS_REFERENCE_DIR)"
 
 clean:
-	@rm -rf build build-luajit build-asan
+	@rm -rf build build-luajit build-asan build-fuzz

@@ -262,6 +262,23 @@ static void sign_mac(lua_State *L, const sign_spec *s, const char *key, size_t k
     *out_len = (unsigned int)n;
 }
 
+/* Every string but the secret can end up in a header line (v3 sends most as
+ * x-acs-* headers): CR, LF or NUL would inject a header or cut one short. */
+static const char *one_line(lua_State *L, const char *name, const char *s, size_t n)
+{
+    if (s && (memchr(s, '\r', n) || memchr(s, '\n', n) || memchr(s, '\0', n)))
+        luaL_error(L, "%s: must not contain CR, LF or NUL (it becomes a header)", name);
+    return s;
+}
+
+/* An optional one-line string argument. */
+static const char *opt_one_line(lua_State *L, int arg, const char *name)
+{
+    size_t n = 0;
+    const char *s = luaL_optlstring(L, arg, NULL, &n);
+    return one_line(L, name, s, n);
+}
+
 static const char *field_string(lua_State *L, int t, const char *name,
                                 int required, size_t *len)
 {
@@ -273,11 +290,8 @@ static const char *field_string(lua_State *L, int t, const char *name,
         s = lua_tolstring(L, -1, &n);
         if (len)
             *len = n;
-        /* Every field but the secret can end up in a header line (v3 sends
-         * most as x-acs-* headers): CR, LF or NUL would inject or cut one. */
-        if (strcmp(name, "access_key_secret") != 0 &&
-            (memchr(s, '\r', n) || memchr(s, '\n', n) || memchr(s, '\0', n)))
-            luaL_error(L, "%s: must not contain CR, LF or NUL (it becomes a header)", name);
+        if (strcmp(name, "access_key_secret") != 0)
+            one_line(L, name, s, n);
     } else if (type != LUA_TNIL || required) {
         luaL_error(L, "sign: field '%s' must be a string (got %s)", name,
                    luaL_typename(L, -1));
@@ -650,7 +664,8 @@ static int signer_sign(lua_State *L)
     if (g->strings == NULL)
         return luaL_error(L, "sign: signer is closed");
     sign_spec s = g->base;
-    s.action = luaL_checkstring(L, 2);
+    luaL_checkstring(L, 2);
+    s.action = opt_one_line(L, 2, "action");
     if (s.action[0] == '\0')
         return luaL_error(L, "sign: action must not be empty");
     int params = 0;
@@ -658,8 +673,8 @@ static int signer_sign(lua_State *L)
         params = 3;
     else if (!lua_isnoneornil(L, 3))
         return luaL_error(L, "sign: params must be a table (got %s)", luaL_typename(L, 3));
-    s.timestamp = luaL_optstring(L, 4, NULL);
-    s.nonce = luaL_optstring(L, 5, NULL);
+    s.timestamp = opt_one_line(L, 4, "timestamp");
+    s.nonce = opt_one_line(L, 5, "nonce");
     lua_settop(L, 5);
     return sign_request(L, &s, params);
 }

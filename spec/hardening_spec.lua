@@ -293,6 +293,17 @@ describe("hardening", function()
     assert.has_error(function() client { security_token = "tok\nX-Evil: 1" } end,
       "security_token: must not contain CR, LF or NUL (it becomes a header)")
     assert.has_error(function() client { api_version = "2014-05-26\0" } end)
+    -- pinned values and the action reach v3 headers through the signer too
+    local v3 = client { signature_version = "v3" }
+    assert.has_error(function()
+      v3:prepare("DescribeRegions", {}, { timestamp = "2016-02-23T12:46:24Z\r\nX-Evil: 1" })
+    end, "timestamp: must not contain CR, LF or NUL (it becomes a header)")
+    assert.has_error(function() v3:prepare("DescribeRegions", {}, { nonce = "n\nX-Evil: 1" }) end,
+      "nonce: must not contain CR, LF or NUL (it becomes a header)")
+    local signer = core.signer { endpoint = emu.endpoint, host = "127.0.0.1", api_version = "2014-05-26",
+      access_key_id = "id", access_key_secret = "secret", version = "v3" }
+    assert.has_error(function() signer:sign("DescribeRegions\0RunInstances", {}) end,
+      "action: must not contain CR, LF or NUL (it becomes a header)")
     local loop = require("ecs.loop").new()
     assert.has_error(function()
       loop:submit({ url = emu.endpoint, headers = { ["X-A"] = "v\r\nX-B: w" } }, {})
