@@ -95,17 +95,24 @@ int ecs_l_quote_big_integers(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
-    /* Fast path: no run of 16 digits anywhere, nothing to do. */
-    size_t run = 0, i;
-    for (i = 0; i < len; i++) {
-        run = is_digit(s[i]) ? run + 1 : 0;
-        if (run >= 16)
-            break;
+    /* Fast path: no run of 16 digits anywhere, nothing to do. Such a run
+     * covers every residue mod 16, so looking at every 16th byte finds one. */
+    int found = 0;
+    for (size_t probe = 15; probe < len && !found; probe += 16) {
+        if (!is_digit(s[probe]))
+            continue;
+        size_t lo = probe, hi = probe + 1;
+        while (lo > 0 && is_digit(s[lo - 1]))
+            lo--;
+        while (hi < len && is_digit(s[hi]))
+            hi++;
+        found = hi - lo >= 16;
     }
-    if (i == len) {
+    if (!found) {
         lua_settop(L, 1);
         return 1;
     }
+    size_t i;
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     int in_string = 0;
