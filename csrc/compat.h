@@ -6,7 +6,6 @@
 #include <lauxlib.h>
 
 #if LUA_VERSION_NUM < 502
-#define ecs_rawlen(L, i) lua_objlen((L), (i))
 #define ecs_newuserdata(L, sz) lua_newuserdata((L), (sz))
 static inline void ecs_setfuncs(lua_State *L, const luaL_Reg *l)
 {
@@ -29,7 +28,6 @@ static inline void *ecs_testudata(lua_State *L, int ud, const char *tname)
 #define ecs_setmetatable(L, tname) \
     (luaL_getmetatable((L), (tname)), lua_setmetatable((L), -2))
 #else
-#define ecs_rawlen(L, i) lua_rawlen((L), (i))
 #define ecs_newuserdata(L, sz) lua_newuserdatauv((L), (sz), 0)
 #define ecs_setfuncs(L, l) luaL_setfuncs((L), (l), 0)
 #define ecs_testudata(L, ud, tname) luaL_testudata((L), (ud), (tname))

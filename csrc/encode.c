@@ -10,14 +10,6 @@ static int is_unreserved(unsigned char c)
            c == '~';
 }
 
-size_t ecs_percent_encoded_len(const char *s, size_t n)
-{
-    size_t len = 0;
-    for (size_t i = 0; i < n; i++)
-        len += is_unreserved((unsigned char)s[i]) ? 1 : 3;
-    return len;
-}
-
 void ecs_percent_encode(luaL_Buffer *b, const char *s, size_t n)
 {
     size_t start = 0;

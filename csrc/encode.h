@@ -10,9 +10,7 @@
  * %2A, as the reference requires. */
 void ecs_percent_encode(luaL_Buffer *b, const char *s, size_t n);
 
-/* Length of s[0..n) once percent-encoded. */
-size_t ecs_percent_encoded_len(const char *s, size_t n);
-
+/* core.percent_encode(s) -> s percent-encoded */
 int ecs_l_percent_encode(lua_State *L);
 
 #endif

@@ -7,7 +7,6 @@
 
 #define MAX_DEPTH 16
 #define MAX_PATH 512
-#define FLAT_MT "ecs.core.flat"
 
 typedef struct {
     lua_State *L;
@@ -69,9 +68,9 @@ void ecs_flat_release(ecs_flat *f)
     memset(f, 0, sizeof *f);
 }
 
-static int flat_gc(lua_State *L)
+static int flat_l_gc(lua_State *L)
 {
-    ecs_flat_release(luaL_checkudata(L, 1, FLAT_MT));
+    ecs_flat_release(luaL_checkudata(L, 1, ECS_FLAT_MT));
     return 0;
 }
 
@@ -79,13 +78,13 @@ ecs_flat *ecs_flat_push(lua_State *L)
 {
     ecs_flat *f = ecs_newuserdata(L, sizeof *f);
     memset(f, 0, sizeof *f);
-    ecs_setmetatable(L, FLAT_MT);
+    ecs_setmetatable(L, ECS_FLAT_MT);
     return f;
 }
 
-void ecs_flat_register(lua_State *L)
+void ecs_flatten_register(lua_State *L)
 {
-    ecs_class(L, FLAT_MT, NULL, flat_gc, NULL);
+    ecs_class(L, ECS_FLAT_MT, NULL, flat_l_gc, NULL);
 }
 
 static void path_error(walker *w, const char *what)
@@ -144,7 +143,6 @@ static void emit_leaf(walker *w)
     ecs_flat_add(w->L, w->flat, w->path, w->path_len, v, n, 1);
     lua_pop(w->L, 1);
 }
-
 
 static void walk_table(walker *w, int idx)
 {

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include "compat.h"
 
+#define ECS_FLAT_MT "ecs.core.flat"
+
 typedef struct {
     const char *key, *value;
     size_t key_len, value_len;
@@ -51,6 +53,6 @@ const ecs_param *ecs_flat_finish(lua_State *L, ecs_flat *f, size_t *count);
 /* core.flatten(params) -> { [wire name] = string value } */
 int ecs_l_flatten(lua_State *L);
 /* Registers the arena metatable; called once from luaopen_ecs_core. */
-void ecs_flat_register(lua_State *L);
+void ecs_flatten_register(lua_State *L);
 
 #endif

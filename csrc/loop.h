@@ -1,7 +1,7 @@
 /* The event loop: libcurl multi driven by epoll (curl_multi_socket_action),
- * a timer heap for sleeps, one CURLSH share for DNS, TLS sessions and
- * connections. Completions are collected and handed to Lua from run_once,
- * never from inside a libcurl callback. */
+ * one CURLSH share for DNS, TLS sessions and connections, the timers of
+ * timers.h and the pooled transfers of transfers.h. Completions are collected
+ * and handed to Lua from run_once, never from inside a libcurl callback. */
 #ifndef ECS_LOOP_H
 #define ECS_LOOP_H
 
@@ -9,7 +9,8 @@
 
 #define ECS_LOOP_MT "ecs.core.loop"
 
-/* The module ecs.loop: new() -> loop, now() -> monotonic seconds. */
+/* ecs.loop.new() -> loop with :submit, :timer, :run_once, :pending, :now,
+ * :trim and :close (see loop.c); ecs.loop.now() -> monotonic seconds. */
 int ecs_l_loop_new(lua_State *L);
 int luaopen_ecs_loop(lua_State *L);
 

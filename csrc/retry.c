@@ -9,6 +9,7 @@
 #define BASE_DELAY 0.1      /* seconds, first retry of a transient fault */
 #define THROTTLE_DELAY 1.0  /* seconds, first retry after throttling */
 #define MAX_DELAY 20.0
+#define MAX_RETRY_AFTER ECS_MAX_RETRY_AFTER
 
 static int has_prefix(const char *s, const char *prefix)
 {
@@ -42,28 +43,33 @@ static int permanent_service_code(const char *code)
     return strstr(code, ".NotFound") != NULL;
 }
 
+/* Whether a resend can fix the failure, and whether it was throttling. */
+static int classify(const char *code, lua_Integer status, int maybe_sent, int idempotent,
+                    int *throttled)
+{
+    *throttled = 0;
+    if (has_prefix(code, "Transport.")) {
+        if (strcmp(code, "Transport.TLS") == 0 || strcmp(code, "Transport.BadURL") == 0)
+            return 0; /* configuration, not luck */
+        /* Resend only what cannot have taken effect, or can safely twice. */
+        return !maybe_sent || idempotent;
+    }
+    if (retryable_service_code(code, throttled))
+        return 1;
+    if (code[0] && permanent_service_code(code))
+        return 0;
+    *throttled = status == 429;
+    return status >= 500 || status == 429;
+}
+
 int ecs_l_classify(lua_State *L)
 {
     const char *code = luaL_optstring(L, 1, "");
     lua_Integer status = luaL_optinteger(L, 2, 0);
     int maybe_sent = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3);
     int idempotent = lua_toboolean(L, 4);
-    int throttled = 0, retryable;
-
-    if (has_prefix(code, "Transport.")) {
-        if (strcmp(code, "Transport.TLS") == 0 || strcmp(code, "Transport.BadURL") == 0)
-            retryable = 0; /* configuration, not luck */
-        else
-            /* Resend only what cannot have taken effect, or can safely twice. */
-            retryable = !maybe_sent || idempotent;
-    } else if (retryable_service_code(code, &throttled)) {
-        retryable = 1;
-    } else if (code[0] && permanent_service_code(code)) {
-        retryable = 0;
-    } else {
-        retryable = status >= 500 || status == 429;
-        throttled = status == 429;
-    }
+    int throttled;
+    int retryable = classify(code, status, maybe_sent, idempotent, &throttled);
     lua_pushboolean(L, retryable);
     lua_pushboolean(L, throttled);
     return 2;
@@ -76,6 +82,15 @@ static double uniform(lua_State *L)
     if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
         luaL_error(L, "backoff: OpenSSL RAND_bytes failed");
     return (double)(r >> 11) / 9007199254740992.0;
+}
+
+/* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
+static double jitter(lua_Integer attempt, double base, double cap, double u)
+{
+    double ceiling = base * ldexp(1.0, attempt > 60 ? 60 : (int)attempt - 1);
+    if (ceiling > cap)
+        ceiling = cap;
+    return ceiling * u;
 }
 
 int ecs_l_backoff(lua_State *L)
@@ -95,11 +110,7 @@ int ecs_l_backoff(lua_State *L)
         u = luaL_checknumber(L, 5);
         luaL_argcheck(L, u >= 0 && u < 1, 5, "a uniform number in [0, 1) expected");
     }
-    /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
-    double ceiling = base * ldexp(1.0, attempt > 60 ? 60 : (int)attempt - 1);
-    if (ceiling > cap)
-        ceiling = cap;
-    lua_pushnumber(L, ceiling * u);
+    lua_pushnumber(L, jitter(attempt, base, cap, u));
     return 1;
 }
 
@@ -156,19 +167,102 @@ int ecs_l_retry_budget_new(lua_State *L)
     return 1;
 }
 
-static int budget_take(lua_State *L)
+static int budget_spend(retry_budget *b, int timeout)
 {
-    static const char *const KINDS[] = { "retry", "timeout", NULL };
-    retry_budget *b = check_budget(L);
-    double cost = luaL_checkoption(L, 2, NULL, KINDS) ? b->timeout_cost : b->retry_cost;
-    int ok = b->tokens >= cost;
-    if (ok)
-        b->tokens -= cost;
-    lua_pushboolean(L, ok);
+    double cost = timeout ? b->timeout_cost : b->retry_cost;
+    if (b->tokens < cost)
+        return 0;
+    b->tokens -= cost;
     return 1;
 }
 
-static int budget_refund(lua_State *L)
+static int retry_budget_l_take(lua_State *L)
+{
+    static const char *const KINDS[] = { "retry", "timeout", NULL };
+    retry_budget *b = check_budget(L);
+    lua_pushboolean(L, budget_spend(b, luaL_checkoption(L, 2, NULL, KINDS)));
+    return 1;
+}
+
+/* ---- the retry decision ---- */
+
+/* outcome[name] as a number, or def when absent (NaN counts as absent). */
+static double outcome_number(lua_State *L, int t, const char *name, double def)
+{
+    lua_getfield(L, t, name);
+    double v = def;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "decide: outcome.%s must be a number", name);
+        v = lua_tonumber(L, -1);
+        if (isnan(v))
+            v = def;
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static int outcome_flag(lua_State *L, int t, const char *name)
+{
+    lua_getfield(L, t, name);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* A refusal: retryable, throttled, nil, why. */
+static int refuse(lua_State *L, int retryable, int throttled, const char *why)
+{
+    lua_pushboolean(L, retryable);
+    lua_pushboolean(L, throttled);
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 4;
+}
+
+int ecs_l_decide(lua_State *L)
+{
+    retry_budget *b = check_budget(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "code");
+    const char *code = luaL_optstring(L, -1, "");
+    lua_pop(L, 1); /* the outcome table keeps the string alive */
+    lua_Integer status = (lua_Integer)outcome_number(L, 2, "status", 0);
+    double attempt = outcome_number(L, 2, "attempt", 1);
+    double max_attempts = outcome_number(L, 2, "max_attempts", 1);
+    double hint = outcome_number(L, 2, "retry_after", 0);
+    double time_left = outcome_number(L, 2, "time_left", INFINITY);
+    double min_attempt = outcome_number(L, 2, "min_attempt", 0);
+    double u = outcome_number(L, 2, "draw", 0);
+    luaL_argcheck(L, attempt >= 1 && attempt <= 1e9, 2, "outcome.attempt counts from 1");
+    luaL_argcheck(L, u >= 0 && u < 1, 2, "outcome.draw must be a uniform number in [0, 1)");
+
+    int throttled;
+    int retryable = classify(code, status, outcome_flag(L, 2, "maybe_sent"),
+                             outcome_flag(L, 2, "idempotent"), &throttled);
+    /* a reply over the size limits would be as large the next time */
+    if (outcome_flag(L, 2, "permanent"))
+        retryable = 0;
+    if (!retryable)
+        return refuse(L, 0, throttled, "not retryable");
+    if (attempt >= max_attempts)
+        return refuse(L, 1, throttled, "max_attempts reached");
+    double delay = jitter((lua_Integer)attempt, throttled ? THROTTLE_DELAY : BASE_DELAY, MAX_DELAY, u);
+    if (hint > MAX_RETRY_AFTER)
+        hint = MAX_RETRY_AFTER; /* a server cannot park a client for long */
+    if (hint > delay)
+        delay = hint;
+    if (delay + min_attempt > time_left)
+        return refuse(L, 1, throttled, "deadline");
+    if (!budget_spend(b, strcmp(code, "Transport.Timeout") == 0))
+        return refuse(L, 1, throttled, "retry budget exhausted");
+    lua_pushboolean(L, 1);
+    lua_pushboolean(L, throttled);
+    lua_pushnumber(L, delay);
+    return 3;
+}
+
+static int retry_budget_l_refund(lua_State *L)
 {
     retry_budget *b = check_budget(L);
     b->tokens += b->refund;
@@ -177,13 +271,13 @@ static int budget_refund(lua_State *L)
     return 0;
 }
 
-static int budget_tokens(lua_State *L)
+static int retry_budget_l_tokens(lua_State *L)
 {
     lua_pushnumber(L, check_budget(L)->tokens);
     return 1;
 }
 
-static int budget_tostring(lua_State *L)
+static int retry_budget_l_tostring(lua_State *L)
 {
     retry_budget *b = check_budget(L);
     lua_pushfstring(L, "ecs.retry_budget (%f of %f tokens)", b->tokens, b->capacity);
@@ -193,8 +287,8 @@ static int budget_tostring(lua_State *L)
 void ecs_retry_register(lua_State *L)
 {
     static const luaL_Reg METHODS[] = {
-        { "take", budget_take }, { "refund", budget_refund }, { "tokens", budget_tokens },
+        { "take", retry_budget_l_take }, { "refund", retry_budget_l_refund }, { "tokens", retry_budget_l_tokens },
         { NULL, NULL },
     };
-    ecs_class(L, ECS_RETRY_BUDGET_MT, METHODS, NULL, budget_tostring);
+    ecs_class(L, ECS_RETRY_BUDGET_MT, METHODS, NULL, retry_budget_l_tostring);
 }

@@ -1,18 +1,11 @@
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <stdint.h>
-#include <sys/mman.h>
-
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/params.h>
-#include <openssl/rand.h>
 
+#include "crypto.h"
 #include "encode.h"
 #include "flatten.h"
 #include "sign.h"
@@ -26,241 +19,31 @@ static const char *const RESERVED[] = {
     "SignatureVersion", "SecurityToken", "Timestamp", NULL,
 };
 
-static const EVP_MD *md_by_name(lua_State *L, const char *name)
-{
-    if (strcmp(name, "sha1") == 0)
-        return EVP_sha1();
-    if (strcmp(name, "sha256") == 0)
-        return EVP_sha256();
-    luaL_error(L, "unsupported algorithm '%s' (sha1 or sha256)", name);
-    return NULL;
-}
-
-static void hmac_raw(lua_State *L, const EVP_MD *md, const char *key,
-                     size_t key_len, const char *msg, size_t msg_len,
-                     unsigned char *out, unsigned int *out_len)
-{
-    if (key_len > 0x7fffffff)
-        luaL_error(L, "hmac: key too long");
-    if (HMAC(md, key, (int)key_len, (const unsigned char *)msg, msg_len, out,
-             out_len) == NULL)
-        luaL_error(L, "hmac: OpenSSL HMAC failed");
-}
-
-static void digest_raw(lua_State *L, const EVP_MD *md, const char *msg,
-                       size_t msg_len, unsigned char *out, unsigned int *out_len)
-{
-    if (EVP_Digest(msg, msg_len, out, out_len, md, NULL) != 1)
-        luaL_error(L, "digest: OpenSSL EVP_Digest failed");
-}
-
-static void add_hex(luaL_Buffer *b, const unsigned char *p, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        luaL_addchar(b, hex[p[i] >> 4]);
-        luaL_addchar(b, hex[p[i] & 15]);
-    }
-}
-
-static void push_hex(lua_State *L, const unsigned char *p, size_t n)
-{
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    add_hex(&b, p, n);
-    luaL_pushresult(&b);
-}
-
-static void push_base64(lua_State *L, const unsigned char *p, size_t n)
-{
-    /* EVP_EncodeBlock writes 4 bytes per 3 plus a NUL; n is a digest size. */
-    unsigned char out[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-    int len = EVP_EncodeBlock(out, p, (int)n);
-    if (len < 0)
-        luaL_error(L, "base64: OpenSSL EVP_EncodeBlock failed");
-    lua_pushlstring(L, (const char *)out, (size_t)len);
-}
-
-static void push_encoded(lua_State *L, const unsigned char *p, size_t n,
-                         const char *enc)
-{
-    if (strcmp(enc, "hex") == 0)
-        push_hex(L, p, n);
-    else if (strcmp(enc, "base64") == 0)
-        push_base64(L, p, n);
-    else if (strcmp(enc, "raw") == 0)
-        lua_pushlstring(L, (const char *)p, n);
-    else
-        luaL_error(L, "unsupported encoding '%s' (hex, base64 or raw)", enc);
-}
-
-int ecs_l_hmac(lua_State *L)
-{
-    size_t key_len, msg_len;
-    const EVP_MD *md = md_by_name(L, luaL_checkstring(L, 1));
-    const char *key = luaL_checklstring(L, 2, &key_len);
-    const char *msg = luaL_checklstring(L, 3, &msg_len);
-    const char *enc = luaL_optstring(L, 4, "hex");
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int out_len = 0;
-    hmac_raw(L, md, key, key_len, msg, msg_len, out, &out_len);
-    push_encoded(L, out, out_len, enc);
-    return 1;
-}
-
-int ecs_l_digest(lua_State *L)
-{
-    size_t msg_len;
-    const EVP_MD *md = md_by_name(L, luaL_checkstring(L, 1));
-    const char *msg = luaL_checklstring(L, 2, &msg_len);
-    const char *enc = luaL_optstring(L, 3, "hex");
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int out_len = 0;
-    digest_raw(L, md, msg, msg_len, out, &out_len);
-    push_encoded(L, out, out_len, enc);
-    return 1;
-}
-
-/* Random bytes for nonces, drawn from OpenSSL in batches. The pool sits in
- * its own page marked MADV_WIPEONFORK: a forked child (an OpenResty worker,
- * say) finds it zeroed, so it never repeats its parent's nonces, and it
- * refills from OpenSSL, which reseeds after a fork. Where the page cannot
- * be had, every nonce comes from RAND_bytes directly. */
-typedef struct {
-    uint32_t valid; /* zero after a fork */
-    uint32_t next;  /* offset of the next unused byte */
-    unsigned char bytes[4088];
-} nonce_pool;
-
-static nonce_pool *nonce_pool_new(void)
-{
-#if defined(MADV_WIPEONFORK)
-    void *p = mmap(NULL, sizeof(nonce_pool), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    if (madvise(p, sizeof(nonce_pool), MADV_WIPEONFORK) != 0) {
-        munmap(p, sizeof(nonce_pool));
-        return NULL;
-    }
-    return p;
-#else
-    return NULL;
-#endif
-}
-
-static void nonce_pool_free(nonce_pool *pool)
-{
-    if (pool)
-        munmap(pool, sizeof *pool);
-}
-
-static void random_bytes(lua_State *L, nonce_pool *pool, unsigned char *out, size_t n)
-{
-    if (pool == NULL) {
-        if (RAND_bytes(out, (int)n) != 1)
-            luaL_error(L, "nonce: OpenSSL RAND_bytes failed");
-        return;
-    }
-    if (!pool->valid || pool->next + n > sizeof pool->bytes) {
-        if (RAND_bytes(pool->bytes, sizeof pool->bytes) != 1)
-            luaL_error(L, "nonce: OpenSSL RAND_bytes failed");
-        pool->next = 0;
-        pool->valid = 1;
-    }
-    memcpy(out, pool->bytes + pool->next, n);
-    /* Used bytes are not kept around. */
-    memset(pool->bytes + pool->next, 0, n);
-    pool->next += (uint32_t)n;
-}
-
-static void push_nonce_from(lua_State *L, nonce_pool *pool)
-{
-    unsigned char r[16];
-    char s[37];
-    static const char hex[] = "0123456789abcdef";
-    random_bytes(L, pool, r, sizeof r);
-    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
-    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            s[o++] = '-';
-        s[o++] = hex[r[i] >> 4];
-        s[o++] = hex[r[i] & 15];
-    }
-    lua_pushlstring(L, s, o);
-}
-
-static void push_nonce(lua_State *L)
-{
-    push_nonce_from(L, NULL);
-}
-
-int ecs_l_nonce(lua_State *L)
-{
-    push_nonce(L);
-    return 1;
-}
-
-static void push_timestamp(lua_State *L, time_t t)
-{
-    struct tm tm;
-    char s[32];
-    if (gmtime_r(&t, &tm) == NULL)
-        luaL_error(L, "timestamp: time out of range");
-    size_t n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (n == 0)
-        luaL_error(L, "timestamp: cannot format time");
-    lua_pushlstring(L, s, n);
-}
-
-int ecs_l_timestamp(lua_State *L)
-{
-    time_t t;
-    if (lua_isnoneornil(L, 1)) {
-        t = time(NULL);
-    } else {
-        double v = luaL_checknumber(L, 1);
-        /* Checked before the cast: NaN or a value outside time_t is undefined. */
-        luaL_argcheck(L, v >= 0 && v < 253402300800.0, 1,
-                      "epoch seconds from 0 to the end of year 9999 expected");
-        t = (time_t)v;
-    }
-    push_timestamp(L, t);
-    return 1;
-}
-
-/* The fields of one core.sign call, read from its argument table. */
+/* The fields of one request to sign: read from core.sign's argument table,
+ * or a signer's fixed ones with the action and the pins of signer:sign. */
 typedef struct {
     const char *method, *endpoint, *host, *action, *api_version;
     const char *key_id, *secret, *token, *timestamp, *nonce;
     const char *user_agent; /* the User-Agent header, or NULL */
     size_t secret_len;
     int v3, post;
-    EVP_MAC_CTX *mac; /* a signer's keyed HMAC, or NULL for a one-shot HMAC */
-    ecs_flat *flat;   /* where the request's pairs are built */
-    void *nonces;     /* a signer's nonce pool, or NULL */
+    const ecs_keyed_hmac *mac; /* a signer's keyed HMAC, or NULL for a one-shot HMAC */
+    ecs_flat *flat;            /* where the request's pairs are built */
+    ecs_nonce_pool *nonces;    /* a signer's nonce pool, or NULL */
 } sign_spec;
-
-#define SIGNER_MT "ecs.core.signer"
 
 /* HMAC of msg with the request's key: the signer's prepared context when
  * there is one (no algorithm lookup, no key schedule per call). */
 static void sign_mac(lua_State *L, const sign_spec *s, const char *key, size_t key_len,
                      const char *msg, size_t msg_len, unsigned char *out, unsigned int *out_len)
 {
-    if (s->mac == NULL) {
-        hmac_raw(L, s->v3 ? EVP_sha256() : EVP_sha1(), key, key_len, msg, msg_len, out, out_len);
-        return;
-    }
-    size_t n = 0;
-    if (EVP_MAC_init(s->mac, NULL, 0, NULL) != 1 ||
-        EVP_MAC_update(s->mac, (const unsigned char *)msg, msg_len) != 1 ||
-        EVP_MAC_final(s->mac, out, &n, EVP_MAX_MD_SIZE) != 1)
-        luaL_error(L, "sign: OpenSSL EVP_MAC failed");
-    *out_len = (unsigned int)n;
+    if (s->mac)
+        ecs_keyed_hmac_of(L, s->mac, msg, msg_len, out, out_len);
+    else
+        ecs_hmac(L, s->v3 ? EVP_sha256() : EVP_sha1(), key, key_len, msg, msg_len, out, out_len);
 }
+
+/* ---- arguments ---- */
 
 /* Every string but the secret can end up in a header line (v3 sends most as
  * x-acs-* headers): CR, LF or NUL would inject a header or cut one short. */
@@ -271,7 +54,14 @@ static const char *one_line(lua_State *L, const char *name, const char *s, size_
     return s;
 }
 
-/* An optional one-line string argument. */
+/* A one-line string argument, required or optional (NULL when absent). */
+static const char *check_one_line(lua_State *L, int arg, const char *name)
+{
+    size_t n = 0;
+    const char *s = luaL_checklstring(L, arg, &n);
+    return one_line(L, name, s, n);
+}
+
 static const char *opt_one_line(lua_State *L, int arg, const char *name)
 {
     size_t n = 0;
@@ -279,6 +69,8 @@ static const char *opt_one_line(lua_State *L, int arg, const char *name)
     return one_line(L, name, s, n);
 }
 
+/* A string field of the spec table at t: NULL when absent and not required;
+ * one line unless it is the secret. */
 static const char *field_string(lua_State *L, int t, const char *name,
                                 int required, size_t *len)
 {
@@ -332,6 +124,8 @@ static void read_spec(lua_State *L, int t, sign_spec *s)
         luaL_error(L, "sign: action must not be empty");
 }
 
+/* ---- signing ---- */
+
 static void check_reserved(lua_State *L, const ecs_param *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -365,12 +159,13 @@ static void set_header(lua_State *L, int headers, const char *name, const char *
     lua_setfield(L, headers, name);
 }
 
-/* Fills req and leaves the string-to-sign and the canonical query on the stack. */
 static void add_default(lua_State *L, ecs_flat *f, const char *key, const char *value)
 {
     ecs_flat_add(L, f, key, strlen(key), value, strlen(value), 0);
 }
 
+/* Fills req (url, body) and headers, and leaves the string-to-sign and the
+ * canonical query on the stack. */
 static void sign_v1(lua_State *L, const sign_spec *s, int params, int req, int headers)
 {
     ecs_flat *f = s->flat;
@@ -420,7 +215,7 @@ static void sign_v1(lua_State *L, const sign_spec *s, int params, int req, int h
         sign_mac(L, s, key, key_len, sts_s, sts_len, mac, &mac_len);
         lua_pop(L, 1);
     }
-    push_base64(L, mac, mac_len);
+    ecs_push_base64(L, mac, mac_len);
     size_t sig_len;
     const char *sig = lua_tolstring(L, -1, &sig_len);
 
@@ -458,6 +253,9 @@ static int compare_headers(const void *a, const void *b)
     return strcmp(((const header *)a)->name, ((const header *)b)->name);
 }
 
+
+/* Fills req (url, body) and headers, and leaves the string-to-sign and the
+ * canonical request on the stack. */
 static void sign_v3(lua_State *L, const sign_spec *s, int params, int req, int headers)
 {
     ecs_flat *f = s->flat;
@@ -476,8 +274,8 @@ static void sign_v3(lua_State *L, const sign_spec *s, int params, int req, int h
 
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
-    digest_raw(L, EVP_sha256(), body, body_len, md, &md_len);
-    push_hex(L, md, md_len);
+    ecs_digest(L, EVP_sha256(), body, body_len, md, &md_len);
+    ecs_push_hex(L, md, md_len);
     const char *payload_hash = lua_tostring(L, -1);
 
     header h[8];
@@ -525,10 +323,10 @@ static void sign_v3(lua_State *L, const sign_spec *s, int params, int req, int h
     size_t cr_len;
     const char *cr = lua_tolstring(L, -1, &cr_len);
 
-    digest_raw(L, EVP_sha256(), cr, cr_len, md, &md_len);
+    ecs_digest(L, EVP_sha256(), cr, cr_len, md, &md_len);
     luaL_buffinit(L, &b);
     luaL_addstring(&b, V3_ALGORITHM "\n");
-    add_hex(&b, md, md_len);
+    ecs_add_hex(&b, md, md_len);
     luaL_pushresult(&b);
     int sts = lua_gettop(L);
     size_t sts_len;
@@ -542,7 +340,7 @@ static void sign_v3(lua_State *L, const sign_spec *s, int params, int req, int h
     lua_pushvalue(L, signed_headers);
     luaL_addvalue(&b);
     luaL_addstring(&b, ",Signature=");
-    add_hex(&b, md, md_len);
+    ecs_add_hex(&b, md, md_len);
     luaL_pushresult(&b);
     lua_setfield(L, headers, "authorization");
 
@@ -562,17 +360,18 @@ static void sign_v3(lua_State *L, const sign_spec *s, int params, int req, int h
     lua_pushvalue(L, canonical_request);
 }
 
+
 /* Signs with s (params at stack index params, or 0) and returns 3 values:
  * request, string-to-sign, canonical request/query. */
 static int sign_request(lua_State *L, sign_spec *s, int params)
 {
     /* Fresh nonce and time unless pinned (tests, presigned URLs). */
     if (s->nonce == NULL) {
-        push_nonce_from(L, s->nonces);
+        ecs_push_nonce(L, s->nonces);
         s->nonce = lua_tostring(L, -1);
     }
     if (s->timestamp == NULL) {
-        push_timestamp(L, time(NULL));
+        ecs_push_timestamp(L, time(NULL));
         s->timestamp = lua_tostring(L, -1);
     }
     lua_createtable(L, 0, 4);
@@ -601,18 +400,19 @@ int ecs_l_sign(lua_State *L)
     sign_spec s;
     read_spec(L, 1, &s);
     lua_settop(L, 1);
+    lua_getfield(L, 1, "params"); /* stack 2 */
+    int params = 0;
+    if (lua_istable(L, 2))
+        params = 2;
+    else if (!lua_isnil(L, 2))
+        return luaL_error(L, "sign: params must be a table (got %s)", luaL_typename(L, 2));
     s.mac = NULL;
     s.nonces = NULL;
-    s.flat = ecs_flat_push(L); /* stack 2 */
-
-    lua_getfield(L, 1, "params");
-    int params = 0;
-    if (lua_istable(L, -1))
-        params = lua_gettop(L);
-    else if (!lua_isnil(L, -1))
-        return luaL_error(L, "sign: params must be a table (got %s)", luaL_typename(L, -1));
+    s.flat = ecs_flat_push(L); /* stack 3 */
     return sign_request(L, &s, params);
 }
+
+/* ---- the signer ---- */
 
 /* A signer: one client's fixed signing inputs, with its keyed HMAC and its
  * parameter arena kept between requests. The secret lives only here, in C
@@ -620,52 +420,47 @@ int ecs_l_sign(lua_State *L)
 typedef struct {
     char *strings; /* one block: method, endpoint, host, api version, id, secret, token, user agent */
     sign_spec base;
-    EVP_MAC *mac_alg;
-    EVP_MAC_CTX *mac;
+    ecs_keyed_hmac mac;
     ecs_flat flat;
     size_t strings_len;
-    nonce_pool *nonces;
+    ecs_nonce_pool *nonces;
 } signer;
 
 static void signer_free(signer *g)
 {
-    EVP_MAC_CTX_free(g->mac);
-    EVP_MAC_free(g->mac_alg);
+    ecs_keyed_hmac_free(&g->mac);
     if (g->strings) {
         OPENSSL_cleanse(g->strings, g->strings_len);
         free(g->strings);
     }
     ecs_flat_release(&g->flat);
-    nonce_pool_free(g->nonces);
+    ecs_nonce_pool_free(g->nonces);
     g->nonces = NULL;
-    g->mac = NULL;
-    g->mac_alg = NULL;
     g->strings = NULL;
 }
 
-static int signer_gc(lua_State *L)
+static int signer_l_gc(lua_State *L)
 {
-    signer_free(luaL_checkudata(L, 1, SIGNER_MT));
+    signer_free(luaL_checkudata(L, 1, ECS_SIGNER_MT));
     return 0;
 }
 
-static int signer_tostring(lua_State *L)
+static int signer_l_tostring(lua_State *L)
 {
-    signer *g = luaL_checkudata(L, 1, SIGNER_MT);
+    signer *g = luaL_checkudata(L, 1, ECS_SIGNER_MT);
     lua_pushfstring(L, "ecs.core.signer (%s %s)", g->base.v3 ? "v3" : "v1",
                     g->base.method ? g->base.method : "closed");
     return 1;
 }
 
 /* signer:sign(action, params[, timestamp[, nonce]]) -> request, string_to_sign, canonical */
-static int signer_sign(lua_State *L)
+static int signer_l_sign(lua_State *L)
 {
-    signer *g = luaL_checkudata(L, 1, SIGNER_MT);
+    signer *g = luaL_checkudata(L, 1, ECS_SIGNER_MT);
     if (g->strings == NULL)
         return luaL_error(L, "sign: signer is closed");
     sign_spec s = g->base;
-    luaL_checkstring(L, 2);
-    s.action = opt_one_line(L, 2, "action");
+    s.action = check_one_line(L, 2, "action");
     if (s.action[0] == '\0')
         return luaL_error(L, "sign: action must not be empty");
     int params = 0;
@@ -679,8 +474,7 @@ static int signer_sign(lua_State *L)
     return sign_request(L, &s, params);
 }
 
-/* core.signer{ version, method, endpoint, host, api_version, access_key_id,
- *              access_key_secret, security_token, user_agent } -> signer */
+/* core.signer{...} -> signer (the fields of sign.h) */
 int ecs_l_signer_new(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -693,7 +487,7 @@ int ecs_l_signer_new(lua_State *L)
 
     signer *g = ecs_newuserdata(L, sizeof *g);
     memset(g, 0, sizeof *g);
-    ecs_setmetatable(L, SIGNER_MT);
+    ecs_setmetatable(L, ECS_SIGNER_MT);
 
     const char *parts[8] = { spec.method, spec.endpoint, spec.host, spec.api_version,
                              spec.key_id, spec.secret, spec.token, spec.user_agent };
@@ -728,20 +522,10 @@ int ecs_l_signer_new(lua_State *L)
     g->base.user_agent = copies[7];
     g->base.action = g->base.timestamp = g->base.nonce = NULL;
     g->base.flat = &g->flat;
-    g->nonces = nonce_pool_new();
+    g->nonces = ecs_nonce_pool_new();
     g->base.nonces = g->nonces;
 
     /* The HMAC key: secret& for v1, the secret for v3. */
-    g->mac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    g->mac = g->mac_alg ? EVP_MAC_CTX_new(g->mac_alg) : NULL;
-    if (g->mac == NULL)
-        return luaL_error(L, "signer: OpenSSL has no HMAC");
-    char digest[8];
-    strcpy(digest, spec.v3 ? "SHA256" : "SHA1");
-    OSSL_PARAM mac_params[2] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end(),
-    };
     size_t key_len = spec.secret_len + (spec.v3 ? 0 : 1);
     unsigned char *key = malloc(key_len ? key_len : 1);
     if (key == NULL)
@@ -749,20 +533,20 @@ int ecs_l_signer_new(lua_State *L)
     memcpy(key, spec.secret, spec.secret_len);
     if (!spec.v3)
         key[spec.secret_len] = '&';
-    int ok = EVP_MAC_init(g->mac, key, key_len, mac_params) == 1;
+    const char *failed = ecs_keyed_hmac_init(&g->mac, spec.v3 ? "SHA256" : "SHA1", key, key_len);
     OPENSSL_cleanse(key, key_len);
     free(key);
-    if (!ok)
-        return luaL_error(L, "signer: OpenSSL EVP_MAC_init failed");
-    g->base.mac = g->mac;
+    if (failed)
+        return luaL_error(L, "signer: %s", failed);
+    g->base.mac = &g->mac;
     return 1;
 }
 
 void ecs_sign_register(lua_State *L)
 {
     static const luaL_Reg METHODS[] = {
-        { "sign", signer_sign },
+        { "sign", signer_l_sign },
         { NULL, NULL },
     };
-    ecs_class(L, SIGNER_MT, METHODS, signer_gc, signer_tostring);
+    ecs_class(L, ECS_SIGNER_MT, METHODS, signer_l_gc, signer_l_tostring);
 }

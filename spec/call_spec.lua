@@ -260,8 +260,8 @@ describe("client:call", function()
         end
         local monitor = ecs.spawn(function()
           repeat
-            most = math.max(most, c.in_flight)
-            longest_queue = math.max(longest_queue, c.queue.tail - c.queue.head + 1)
+            most = math.max(most, c.max_concurrency - c.slots.count)
+            longest_queue = math.max(longest_queue, c.slots.tail - c.slots.head + 1)
             ecs.sleep(0.005)
           until #order == 12
         end)
@@ -270,7 +270,7 @@ describe("client:call", function()
       end)
       assert.are.equal(3, most)
       assert.are.equal(9, longest_queue)
-      assert.are.equal(0, c.in_flight)
+      assert.are.equal(c.max_concurrency, c.slots.count)
       -- FIFO: each batch of three starts only when the previous one is done.
       for i = 1, 12 do assert.is_true(order[i] <= math.floor((i - 1) / 3) * 3 + 3, "order " .. i) end
     end)

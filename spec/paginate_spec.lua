@@ -52,7 +52,7 @@ describe("pagination", function()
     local items = ecs.run(function()
       local done = false
       ecs.spawn(function()
-        while not done do most = math.max(most, c.in_flight); ecs.sleep(0.005) end
+        while not done do most = math.max(most, c.max_concurrency - c.slots.count); ecs.sleep(0.005) end
       end)
       local all = assert(c:collect("DescribeInstances", { PageSize = 5 }, { mode = "page" }))
       done = true

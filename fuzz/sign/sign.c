@@ -1,4 +1,4 @@
-/* fuzz target: request signing (csrc/sign.c, with flatten.c and encode.c).
+/* fuzz target: request signing (csrc/sign.c, with crypto.c, flatten.c and encode.c).
  *
  * Input: a flags byte (v1/v3, GET/POST, security token, user agent, secret
  * from the input, pinned timestamp and nonce, cross-check), a second byte

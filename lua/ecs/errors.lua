@@ -54,11 +54,6 @@ function M.is(value)
   return getmetatable(value) == Error
 end
 
-local function classify(err, maybe_sent, idempotent)
-  err.retryable, err.throttled = core.classify(err.code, err.http_status, maybe_sent, idempotent)
-  return err
-end
-
 --- Where and with which limits an attempt was made, for the messages of transport errors.
 ---@class ecs.AttemptTarget
 ---@field hostname string The host name (or address) of the endpoint.
@@ -100,24 +95,17 @@ local function transport_message(code, c, at)
 end
 
 --- The error for a transfer that got no HTTP response (no http_status: no reply arrived).
+--- Whether it is retryable is core.decide's to say.
 ---@param action string the action called
----@param completion table the transport's completion: error_code, error, maybe_sent, resolved, connected, too_large
----@param idempotent boolean whether a resend is safe even if the request arrived
+---@param completion table the transport's completion: error_code, error, resolved, connected, too_large
 ---@param at ecs.AttemptTarget where the attempt went, and its limits
 ---@return ecs.Error err
-function M.transport(action, completion, idempotent, at)
+function M.transport(action, completion, at)
   local code = completion.error_code
-  local err = classify(M.new {
-    code = code,
-    message = transport_message(code, completion, at),
-    action = action,
-  }, completion.maybe_sent, idempotent)
-  -- A reply over the size limits would be as large the next time.
-  if completion.too_large then err.retryable = false end
-  return err
+  return M.new { code = code, message = transport_message(code, completion, at), action = action }
 end
 
-M.MAX_RETRY_AFTER = 30 -- seconds: the longest server hint honoured
+M.MAX_RETRY_AFTER = core.MAX_RETRY_AFTER -- seconds: the longest server hint honoured
 
 --- The server's x-acs-retry-after hint (milliseconds) in seconds, at most MAX_RETRY_AFTER; nil
 --- when absent or not a plain number (a hint that cannot be read is ignored, never raised).
@@ -144,15 +132,14 @@ end
 
 --- The error for an HTTP response: a service error when `decoded` (the JSON body) has a Code,
 --- else a Transport.BadResponse. A 2xx whose body could not be read is a BadResponse too;
---- since the request did arrive, that is resent only for an idempotent call.
+--- since the request did arrive, core.decide resends that only for an idempotent call.
 ---@param action string the action called
 ---@param status integer the HTTP status
 ---@param head? string the raw header block (for x-acs-retry-after)
 ---@param body string the response body
 ---@param decoded any the body decoded as JSON, or nil when it was not JSON
----@param idempotent boolean whether a resend is safe even if the request arrived
 ---@return ecs.Error err
-function M.response(action, status, head, body, decoded, idempotent)
+function M.response(action, status, head, body, decoded)
   local err
   if type(decoded) == "table" and type(decoded.Code) == "string" then
     err = M.new {
@@ -181,7 +168,7 @@ function M.response(action, status, head, body, decoded, idempotent)
     }
   end
   err.retry_after = M.retry_after(head)
-  return classify(err, true, idempotent)
+  return err
 end
 
 return M

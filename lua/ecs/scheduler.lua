@@ -186,6 +186,60 @@ function Task:__tostring()
   return ("ecs.task (%s)"):format(self.done and (self.ok and "done" or "failed") or "running")
 end
 
+--- A counting semaphore for tasks (the shape of ngx.semaphore): wait() takes a unit or waits
+--- for one in FIFO order, post() gives one back (handing it to the first waiter).
+---@class ecs.Semaphore
+---@field count integer Units free now.
+local Semaphore = {}
+Semaphore.__index = Semaphore
+M.Semaphore = Semaphore
+
+--- A semaphore with `count` units.
+---@param count integer
+---@return ecs.Semaphore
+function M.semaphore(count)
+  return setmetatable({ count = count, head = 1, tail = 0 }, Semaphore)
+end
+
+--- Takes a unit, waiting (the task yields) while none is free; with `timeout` (seconds) the wait
+--- ends then. A waiter whose time ran out leaves the queue: no later post() can wake it.
+---@param timeout? number
+---@return boolean taken false when the timeout passed first
+function Semaphore:wait(timeout)
+  if self.count > 0 then
+    self.count = self.count - 1
+    return true
+  end
+  if timeout and timeout <= 0 then return false end
+  local task = current()
+  if not task then error("ecs: semaphore:wait outside a task", 2) end
+  check_yieldable(3)
+  self.tail = self.tail + 1
+  local entry = self.tail
+  self[entry] = task
+  if not timeout then
+    M.suspend() -- post() hands its unit over
+    return true
+  end
+  if M.suspend_for(timeout) == M.TIMED_OUT then
+    if self[entry] == task then self[entry] = false end
+    return false
+  end
+  return true
+end
+
+--- Gives a unit back: to the first waiter still waiting, else to the count.
+---@return nil
+function Semaphore:post()
+  while self.head <= self.tail do
+    local waiter = self[self.head]
+    self[self.head] = nil
+    self.head = self.head + 1
+    if waiter and M.wake(waiter) then return end
+  end
+  self.count = self.count + 1
+end
+
 --- The transport of the running task's run.
 ---@return ecs.Transport|nil transport nil outside every task
 function M.transport()

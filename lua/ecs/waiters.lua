@@ -6,7 +6,6 @@ local core = require "ecs.core"
 local errors = require "ecs.errors"
 local scheduler = require "ecs.scheduler"
 local util = require "ecs.util"
-local json = require("cjson").new()
 
 local M = {}
 local unpack = table.unpack or unpack
@@ -114,6 +113,8 @@ end
 ---          timeout = 600, interval = 5 (first wait), max_interval = 30, backoff = 1.5,
 ---          call = call opts }
 --- Returns the last reply, or nil and an error (the call's, WaitFailed or WaitTimeout).
+--- Each poll goes through the action's helper (client:<Action>), so params are checked and
+--- encoded by the model.
 ---@param client ecs.Client
 ---@param action string the action to poll, such as "DescribeInstances"
 ---@param params? table the action's parameters, sent as given
@@ -133,7 +134,8 @@ function M.wait(client, action, params, opts)
   local deadline = core.now() + timeout
   local polls = 0
   while true do
-    local res, err = client:call(action, params, opts.call)
+    -- through the helper: validated and encoded by the model, like every call
+    local res, err = client[action](client, params, opts.call)
     polls = polls + 1
     if not res then return nil, err end
     if opts.ready(res) then return res end
@@ -160,21 +162,21 @@ end
 -- terminal: states from which the target can never be reached.
 local KINDS = {
   instances = {
-    action = "DescribeInstances", ids = "InstanceIds", param = "InstanceIds", style = "json",
+    action = "DescribeInstances", ids = "InstanceIds", param = "InstanceIds", style = "list",
     list = "Instances.Instance", id = "InstanceId", status = "Status", default = "Running",
     page = { PageSize = 100 }, batch = 100,
     states = { "Pending", "Running", "Starting", "Stopping", "Stopped", "Deleted" },
     terminal = { Running = { Stopping = true }, Stopped = { Starting = true } },
   },
   disks = {
-    action = "DescribeDisks", ids = "DiskIds", param = "DiskIds", style = "json",
+    action = "DescribeDisks", ids = "DiskIds", param = "DiskIds", style = "list",
     list = "Disks.Disk", id = "DiskId", status = "Status", default = "Available",
     page = { PageSize = 100 }, batch = 100,
     states = { "In_use", "Available", "Attaching", "Detaching", "Creating", "ReIniting", "Deleted" },
     terminal = {},
   },
   snapshots = {
-    action = "DescribeSnapshots", ids = "SnapshotIds", param = "SnapshotIds", style = "json",
+    action = "DescribeSnapshots", ids = "SnapshotIds", param = "SnapshotIds", style = "list",
     list = "Snapshots.Snapshot", id = "SnapshotId", status = "Status", default = "accomplished",
     page = { PageSize = 100 }, batch = 100,
     states = { "progressing", "accomplished", "failed", "Deleted" },
@@ -260,9 +262,12 @@ local function add_last_states(err, ids, last, target)
   return err
 end
 
-local function encode_ids(kind, ids)
-  if kind.style == "json" then return json.encode(ids) end
-  return table.concat(ids, ",")
+-- The ids as the parameter's value: a list (the helper encodes it by the
+-- model's wire style), or for DescribeImages' ImageId, a string parameter,
+-- the ids separated by commas.
+local function ids_value(kind, ids)
+  if kind.style == "comma" then return table.concat(ids, ",") end
+  return ids
 end
 
 local function wait_kind(kind_name, client, spec, opts)
@@ -280,7 +285,7 @@ local function wait_kind(kind_name, client, spec, opts)
 
   local function poll(batch)
     local params = util.copy(kind.page)
-    params[kind.param] = encode_ids(kind, batch)
+    params[kind.param] = ids_value(kind, batch)
     params.RegionId = spec.RegionId or client.region
     local o = util.copy(opts)
     o.ready = function(res)

@@ -1,16 +1,18 @@
 -- The libcurl transport: the scheduler's view of the ecs.loop event loop.
--- Interface (shared with the OpenResty transport):
+-- The transport interface (what the scheduler and the request pipeline ask of
+-- any transport; nothing above it names libcurl):
 --   submit(request, on_done)  request = { method, url, headers, body,
 --                             timeout, connect_timeout, ca_file, verify_tls };
 --                             on_done(response) once, with { status, head (the
 --                             raw header block), body, latency } or
---                             { error_code, error, maybe_sent, latency }
+--                             { error_code, error, maybe_sent, resolved,
+--                             connected, too_large, latency } (no status)
 --   timer(seconds, on_fire) -> id,  cancel(id),  run_once([max_wait]),  pending(),
 --   and optionally trim() (give back memory after a burst)
 local loop_module = require "ecs.loop"
 
 local M = {}
---- The scheduler's view of an event loop (this libcurl one, or the OpenResty one).
+--- The scheduler's view of an event loop (this one runs libcurl's).
 ---@class ecs.Transport
 local Transport = {}
 Transport.__index = Transport
