@@ -22,7 +22,7 @@ if mode == "require-once" then
   local c0 = os.clock()
   local ecs = require "ecs"
   local cpu = os.clock() - c0
-  local model_loaded = package.loaded["ecs.api.ecs_2014_05_26"] ~= nil
+  local model_loaded = package.loaded["ecs.api.generated.ecs_2014_05_26"] ~= nil
   local api_loaded = package.loaded["ecs.api"] ~= nil
   io.write(("%.6f %s %s %s\n"):format(cpu, tostring(model_loaded), tostring(api_loaded), ecs.version))
   return

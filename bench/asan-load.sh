@@ -19,8 +19,9 @@ stale=$(find csrc CMakeLists.txt -newer "$so" -type f 2>/dev/null | head -n 3 | 
 
 endpoint=${1:-}
 if [ -z "$endpoint" ]; then
-  endpoint=$(emulator/ecs-emulator start | head -n 1) || { echo "asan-load: cannot start the emulator"; exit 2; }
-  trap 'emulator/ecs-emulator stop --port "${endpoint##*:}" >/dev/null 2>&1' EXIT
+  . tools/lib/emulator.sh
+  trap emulator_stop_all EXIT
+  emulator_start endpoint || { echo "asan-load: cannot start the emulator"; exit 2; }
 fi
 
 log=$(mktemp /tmp/lua-ecs-asan-load.XXXXXX)

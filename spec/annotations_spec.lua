@@ -183,8 +183,8 @@ describe("LuaLS annotations", function()
     local names = {}
     for _, path in ipairs(modules) do names[path] = true end
     assert.is_true(names["lua/ecs/client.lua"], "client.lua is a hand-written module")
-    assert.is_nil(names["lua/ecs/api/ecs_2014_05_26.lua"], "the generated model is not checked")
-    assert.is_true(is_generated("lua/ecs/api/ecs_2014_05_26.lua"), "the model's first line says Generated")
+    assert.is_nil(names["lua/ecs/api/generated/ecs_2014_05_26.lua"], "the generated model is not checked")
+    assert.is_true(is_generated("lua/ecs/api/generated/ecs_2014_05_26.lua"), "the model's first line says Generated")
   end)
 
   it("annotates every exported function and method of the hand-written modules", function()

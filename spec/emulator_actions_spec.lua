@@ -36,6 +36,17 @@ describe("emulator actions", function()
       assert.are.equal("MissingParameter.ImageFamily", code(res))
     end)
 
+    it("takes the required parameters from the SDK's request models, RegionId first", function()
+      -- InstanceType is required by CreateInstance's model, and checked before the launch is resolved
+      assert.are.equal("MissingParameter.InstanceType", code(E.call("CreateInstance", { RegionId = R })))
+      assert.are.equal("MissingParameter.RegionId", code(E.call("StartInstances", {})))
+      assert.are.equal("MissingParameter.InstanceId", code(E.call("StartInstances", { RegionId = R })))
+      assert.are.equal("MissingParameter.RegionId", code(E.call("CreateDisk", { ZoneId = R .. "-a", Size = 40 })))
+      assert.are.equal("MissingParameter.DiskId", code(E.call("AttachDisk", {})))
+      -- an action that exists but is not simulated is answered before its parameters are checked
+      assert.are.equal("Emulator.ActionNotSimulated", code(E.call("CreateKeyPair", {})))
+    end)
+
     it("rejects a parameter the action does not define with InvalidParameter", function()
       local res = E.call("DescribeInstances", { RegionId = R, Colour = "blue" })
       assert.are.equal(400, res.status)
@@ -390,6 +401,18 @@ describe("emulator actions", function()
       E.ok("DeleteSnapshot", { SnapshotId = s, Force = true })
       assert.are.equal(0, E.ok("DescribeSnapshots", { RegionId = R }).TotalCount)
       assert.are.equal("InvalidSnapshotId.NotFound", code(E.call("DeleteSnapshot", { SnapshotId = s })))
+    end)
+
+    it("a snapshot completes with time, also when nothing lists it before CreateDisk", function()
+      local id = run(1)[1]
+      local sys = E.ok("DescribeDisks", { RegionId = R, InstanceId = id }).Disks.Disk[1].DiskId
+      E.control("POST", "config", { speed = 0.04 }) -- 0.2 s to complete
+      local s = E.ok("CreateSnapshot", { DiskId = sys }).SnapshotId
+      local zone = instance(id).ZoneId
+      assert.are.equal("IncorrectSnapshotStatus",
+        code(E.call("CreateDisk", { RegionId = R, ZoneId = zone, SnapshotId = s })))
+      E.sh("sleep 0.3")
+      E.ok("CreateDisk", { RegionId = R, ZoneId = zone, SnapshotId = s })
     end)
   end)
 

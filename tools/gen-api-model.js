@@ -1,16 +1,21 @@
 #!/usr/bin/env node
 'use strict';
-// Generates the lua-ecs API model from the official SDK package @alicloud/ecs20140526:
-//   lua/ecs/api/ecs_2014_05_26.lua  action name -> Lua source of its shape (compiled lazily); runtime
+// One pass over the official SDK package @alicloud/ecs20140526 writes every generated file:
+//   lua/ecs/api/generated/ecs_2014_05_26.lua   the client's API model: action name -> Lua source
+//                                   of its shape (compiled lazily by lua/ecs/api/init.lua); runtime
 //   types/ecs_2014_05_26.lua        LuaLS annotations (---@meta) for editors only: each action's
 //                                   request and reply classes and the ecs.Client helper methods.
 //                                   types/ is a LuaLS library folder (installed to
 //                                   share/lua-ecs/types), never on the runtime require path.
-//                                   It replaces lua/ecs/api/ecs_2014_05_26_meta.lua, which is
-//                                   removed when found.
+//   emulator/lua/emu/generated/paramdefs.lua   the emulator's parameter definitions: every
+//                                   action's request parameters and required names, as data
+//                                   (tools/lib/emulator-defs.js)
+// Files of earlier layouts (lua/ecs/api/ecs_2014_05_26.lua, lua/ecs/api/ecs_2014_05_26_meta.lua,
+// emulator/lua/emu/paramdefs.lua and ecs_actions.lua of emulator/tools/gen-paramdefs.js) are
+// removed when found.
 // Run: cd tools && npm ci && node gen-api-model.js     (the Makefile target is `make api-model`)
-// Options: --check  exit 1 if the files on disk differ from what would be generated (or the old
-//                   annotation file is still there).
+// Options: --check  exit 1 if the files on disk differ from what would be generated (or a file of
+//                   an earlier layout is still there).
 //
 // What comes from where (see also the header written into the generated file):
 //   actions, wire names, types, nesting   dist/models (names()/types()) + src/client.ts
@@ -35,12 +40,20 @@
 const fs = require('fs');
 const path = require('path');
 const sdk = require('./lib/sdk-source');
+const emulatorDefs = require('./lib/emulator-defs');
 const supplement = require('./api-supplement.json');
 
 const ROOT = path.resolve(__dirname, '..');
-const OUT_MODEL = path.join(ROOT, 'lua/ecs/api/ecs_2014_05_26.lua');
+const OUT_MODEL = path.join(ROOT, 'lua/ecs/api/generated/ecs_2014_05_26.lua');
 const OUT_TYPES = path.join(ROOT, 'types/ecs_2014_05_26.lua');
-const OLD_META = path.join(ROOT, 'lua/ecs/api/ecs_2014_05_26_meta.lua'); // before the move to types/
+const OUT_EMULATOR = path.join(ROOT, 'emulator/lua/emu/generated/paramdefs.lua');
+// Where generated files were before, and where they went: removed when found.
+const MOVED = [
+  ['lua/ecs/api/ecs_2014_05_26_meta.lua', OUT_TYPES],
+  ['lua/ecs/api/ecs_2014_05_26.lua', OUT_MODEL],
+  ['emulator/lua/emu/paramdefs.lua', OUT_EMULATOR],
+  ['emulator/lua/emu/ecs_actions.lua', OUT_EMULATOR],
+].map(([old, now]) => [path.join(ROOT, old), now]);
 
 const info = sdk.packageInfo();
 const models = sdk.loadModels();
@@ -428,7 +441,10 @@ function typesFile() {
 }
 
 // ---- write ------------------------------------------------------------------------------------
-const outputs = [[OUT_MODEL, modelFile()], [OUT_TYPES, typesFile()]];
+const emulator = emulatorDefs.paramdefsFile({ clientActions, models, regen,
+  shapes: new Map(actions.map((a) => [a.name, a])) });
+if (emulator.actions !== actions.length) throw new Error('emulator parameter definitions: action count differs');
+const outputs = [[OUT_MODEL, modelFile()], [OUT_TYPES, typesFile()], [OUT_EMULATOR, emulator.text]];
 const check = process.argv.includes('--check');
 let stale = false;
 for (const [file, text] of outputs) {
@@ -442,10 +458,11 @@ for (const [file, text] of outputs) {
     console.log(`wrote ${rel} (${text.length} bytes)`);
   }
 }
-if (fs.existsSync(OLD_META)) {
-  const rel = path.relative(ROOT, OLD_META);
-  if (check) { stale = true; console.error(`stale: ${rel} (the annotations moved to ${path.relative(ROOT, OUT_TYPES)})`); }
-  else { fs.unlinkSync(OLD_META); console.log(`removed ${rel} (the annotations moved to ${path.relative(ROOT, OUT_TYPES)})`); }
+for (const [old, now] of MOVED) {
+  if (!fs.existsSync(old)) continue;
+  const rel = path.relative(ROOT, old), to = path.relative(ROOT, now);
+  if (check) { stale = true; console.error(`stale: ${rel} (generated into ${to} now)`); }
+  else { fs.unlinkSync(old); console.log(`removed ${rel} (generated into ${to} now)`); }
 }
 for (const w of warnings) console.error('warning: ' + w);
 console.log(`${info.name}@${info.version}: ${counts.actions} actions, ${counts.params} params ` +

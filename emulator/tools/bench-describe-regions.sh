@@ -10,9 +10,9 @@ secs=${1:-10}
 conns=${2:-32}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 [ -f build/ecs/core.so ] || { echo "build lua-ecs first (make build)" >&2; exit 1; }
-url=$(emulator/ecs-emulator start --no-nonce-check --workers 1 | head -n 1)
-port=${url##*:}
-trap 'emulator/ecs-emulator stop --port "$port" >/dev/null' EXIT
+. tools/lib/emulator.sh
+trap emulator_stop_all EXIT
+emulator_start url --no-nonce-check --workers 1
 signed=$(EP="$url" LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' lua5.4 -e '
   local ecs = require "ecs"
   local c = ecs.client { endpoint = os.getenv("EP"), access_key_id = "testid",

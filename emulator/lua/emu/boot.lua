@@ -1,4 +1,5 @@
--- init_by_lua (master): options, access keys, the list of known ECS actions.
+-- init_by_lua (master): options and access keys; loads the request handlers (and with them the
+-- generated parameter definitions) before the workers fork.
 local conf = require "emu.conf"
 
 local M = {}
@@ -19,34 +20,13 @@ local function load_keys(path)
   return keys
 end
 
--- action names as data: the generated API model if present (read in an empty
--- environment, never run with access to anything), plus the list shipped here
-local function load_actions(model_file)
-  local known = {}
-  for _, name in ipairs(require "emu.ecs_actions") do known[name] = true end
-  if model_file then
-    local fh = io.open(model_file, "rb")
-    local src = fh and fh:read("*a")
-    if fh then fh:close() end
-    local chunk = src and src:sub(1, 1) ~= "\27" and loadstring(src, "=model")
-    if chunk then
-      setfenv(chunk, {})
-      local ok, model = pcall(chunk)
-      if ok and type(model) == "table" and type(model.actions) == "table" then
-        for name in pairs(model.actions) do
-          if type(name) == "string" then known[name] = true end
-        end
-      end
-    end
-  end
-  return known
-end
-
+-- opts: speed, nonce_check, timestamp_check, access_keys_file
 function M.init(opts)
-  conf.boot.fast_encoder = require("emu.util").use_fast_encoder()
-  for k, v in pairs(opts) do conf.boot[k] = v end
+  require("emu.util").use_fast_encoder()
+  conf.boot.speed = opts.speed
+  conf.boot.nonce_check = opts.nonce_check
+  conf.boot.timestamp_check = opts.timestamp_check
   conf.keys = load_keys(opts.access_keys_file)
-  conf.known_actions = load_actions(opts.model_file)
   conf.init_master()
   require "emu.main"
   require "emu.control"

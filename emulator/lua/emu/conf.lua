@@ -1,5 +1,6 @@
--- Runtime settings shared by all workers (shared dict emu_conf), with a
--- per-worker cache refreshed when the version counter moves.
+-- Runtime settings shared by all workers (shared dict emu_conf): the settings, the quota and
+-- fault tables (what they mean is emu.quotas's and emu.faults's business) and the state
+-- generation, with a per-worker cache refreshed when the version counter moves.
 local cjson = require "cjson.safe"
 
 local ngx = ngx
@@ -10,17 +11,15 @@ M.boot = {
   speed = 1,            -- lifecycle duration multiplier (0 = instantaneous)
   nonce_check = true,   -- reject reused SignatureNonce within 15 minutes
   timestamp_check = true,
-  access_keys_file = nil,
-  model_file = nil,
 }
 M.keys = {}           -- AccessKeyId -> { secret = , token = (STS) }
-M.known_actions = {}  -- every ECS action name (for "not simulated" vs InvalidAction)
 
 local dict = ngx.shared.emu_conf
 local cached_version = -1
 local cache = { settings = {}, quotas = {}, faults = {}, gen = 0 }
 
-local function load()
+-- { settings, quotas, faults, has_quotas, has_faults, gen }: read-only for callers
+function M.get()
   local v = dict:get("version") or 0
   if v == cached_version then return cache end
   cached_version = v
@@ -32,7 +31,6 @@ local function load()
   cache.gen = dict:get("gen") or 0
   return cache
 end
-M.get = load
 
 local function bump() dict:incr("version", 1, 0) end
 
@@ -44,21 +42,9 @@ function M.set_settings(t)
   return cur
 end
 
+-- the quota table (emu.quotas) or the fault list (emu.faults), seen by every worker
 function M.set_quotas(q) dict:set("quotas", cjson.encode(q)); bump() end
-function M.set_faults(f)
-  dict:set("faults", #f > 0 and cjson.encode(f) or "[]")
-  for i = 1, #f do
-    if f[i].count then dict:set("fault_left:" .. i, f[i].count) else dict:delete("fault_left:" .. i) end
-  end
-  bump()
-end
-
--- consume one shot of a counted fault; true if it may fire
-function M.take_fault(i, f)
-  if not f.count then return true end
-  local left = dict:incr("fault_left:" .. i, -1, 0)
-  return left and left >= 0
-end
+function M.set_faults(f) dict:set("faults", #f > 0 and cjson.encode(f) or "[]"); bump() end
 
 -- back to start-up defaults; the state generation moves so every worker drops its resources
 function M.reset()

@@ -1,6 +1,7 @@
--- Action parameter checking: names and shapes from paramdefs (the official request
--- models), required names per action from the emulator's action table.
-local defs = require "emu.paramdefs"
+-- Action parameter checking: names, shapes and required names from the generated parameter
+-- definitions (emu.generated.paramdefs, written with the client's model by tools/gen-api-model.js
+-- from the official SDK). The checks themselves are the emulator's own.
+local defs = require "emu.generated.paramdefs"
 local respond = require "emu.respond"
 local verify = require "emu.verify"
 
@@ -12,6 +13,10 @@ local M = {}
 
 -- accepted for every action even where the request model omits it
 local TOLERATED = { RegionId = "S" }
+local NONE = {}
+
+-- whether `action` is an action of ECS 2014-05-26 (simulated or not)
+function M.known(action) return defs[action] ~= nil end
 
 local function invalid(name, why)
   fail(400, "InvalidParameter", "The specified parameter \"" .. name .. "\" is not valid" ..
@@ -92,9 +97,18 @@ local function compact(t)
   return t
 end
 
--- returns the structured parameters of `action` (common protocol parameters removed)
-function M.parse(action, raw, spec)
-  local d = defs[action] or {}
+local function require_present(out, name)
+  if out[name] == nil or out[name] == "" then
+    fail(400, "MissingParameter." .. name, "The input parameter \"" .. name ..
+      "\" that is mandatory for processing this request is not supplied.")
+  end
+end
+
+-- returns the structured parameters of `action` (common protocol parameters removed); a missing
+-- required parameter is MissingParameter.<Name>, RegionId first, then in wire-name order
+function M.parse(action, raw)
+  local def = defs[action]
+  local d = def and def.params or NONE
   local out = {}
   for key, v in pairs(raw) do
     if not verify.COMMON[key] then
@@ -108,20 +122,16 @@ function M.parse(action, raw, spec)
     end
   end
   for k, v in pairs(out) do out[k] = compact(v) end
-  if spec and spec.required then
-    for _, name in ipairs(spec.required) do
-      if out[name] == nil or out[name] == "" then
-        fail(400, "MissingParameter." .. name, "The input parameter \"" .. name ..
-          "\" that is mandatory for processing this request is not supplied.")
-      end
+  local required = def and def.required or NONE
+  if #required > 0 then
+    for _, name in ipairs(required) do
+      if name == "RegionId" then require_present(out, name) end
+    end
+    for _, name in ipairs(required) do
+      if name ~= "RegionId" then require_present(out, name) end
     end
   end
   return out
-end
-
-function M.has_param(action, name)
-  local d = defs[action]
-  return d and d[name] ~= nil
 end
 
 return M

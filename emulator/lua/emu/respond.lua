@@ -1,29 +1,25 @@
--- Response writing: success bodies and the service's error shape, JSON or XML.
+-- Response bodies: success bodies and the service's error shape, JSON or XML; the error that
+-- checks, models and actions raise (caught by the request handler in emu.main).
 local util = require "emu.util"
 
-local ngx = ngx
 local M = {}
 
-M.HOST_ID = "ecs.aliyuncs.com"
+local HOST_ID = "ecs.aliyuncs.com"
 
--- An error raised by checks and actions: caught by the request handler.
 local Err = {}
 Err.__index = Err
 Err.__tostring = function(e) return e.code .. ": " .. e.message end
-M.Err = Err
 
-function M.err(status, code, message, extra)
-  return setmetatable({ status = status, code = code, message = message, extra = extra }, Err)
+function M.err(status, code, message)
+  return setmetatable({ status = status, code = code, message = message }, Err)
 end
-function M.fail(status, code, message, extra)
-  error(M.err(status, code, message, extra), 0)
+function M.fail(status, code, message)
+  error(M.err(status, code, message), 0)
 end
 function M.is_err(e) return getmetatable(e) == Err end
 
 function M.error_body(e, request_id, xml)
-  local body = { RequestId = request_id, HostId = M.HOST_ID, Code = e.code, Message = e.message }
-  if e.recommend then body.Recommend = e.recommend end
-  if e.extra then for k, v in pairs(e.extra) do body[k] = v end end
+  local body = { RequestId = request_id, HostId = HOST_ID, Code = e.code, Message = e.message }
   if xml then return util.xml("Error", body), "text/xml;charset=utf-8" end
   return util.json(body), "application/json;charset=utf-8"
 end
@@ -31,14 +27,6 @@ end
 function M.ok_body(action, result, xml)
   if xml then return util.xml(action .. "Response", result), "text/xml;charset=utf-8" end
   return util.json(result), "application/json;charset=utf-8"
-end
-
--- sends a prepared body (faults may cut it short)
-function M.send(status, body, ctype, request_id)
-  ngx.status = status
-  ngx.header["Content-Type"] = ctype
-  ngx.header["x-acs-request-id"] = request_id
-  ngx.print(body)
 end
 
 return M

@@ -37,13 +37,11 @@ end
 -- Arrays: tables marked with this metatable are always encoded as lists,
 -- even when empty ([] in JSON).
 local ARRAY = { __array = true }
-M.ARRAY = ARRAY
 function M.array(t) return setmetatable(t or {}, ARRAY) end
 local function is_array(t)
   if getmetatable(t) == ARRAY then return true end
   return t[1] ~= nil
 end
-M.is_array = is_array
 
 -- ---------------------------------------------------------------- time
 local function days_from_civil(y, m, d)
@@ -126,7 +124,6 @@ local function sorted_keys(t)
 end
 M.sorted_keys = sorted_keys
 
-local encode_value
 local function encode_into(buf, v)
   local tv = type(v)
   if tv == "string" then buf[#buf + 1] = json_str(v)
@@ -167,7 +164,6 @@ end
 -- ---------------------------------------------------------------- XML
 local xml_esc = { ["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&apos;" }
 local function xml_text(s) return (gsub(s, "[<>&\"']", xml_esc)) end
-M.xml_text = xml_text
 
 local function xml_into(buf, name, v)
   local tv = type(v)
@@ -195,7 +191,7 @@ function M.xml(root, v)
   return concat(buf)
 end
 
--- shallow copy / deep copy
+-- deep copy (metatables kept)
 function M.deepcopy(v)
   if type(v) ~= "table" then return v end
   local t = {}

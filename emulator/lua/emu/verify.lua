@@ -59,6 +59,9 @@ local function lookup_key(id, token)
   return key
 end
 
+-- drops every nonce seen (POST /__emulator/reset)
+function M.forget_nonces() nonces:flush_all() end
+
 local function check_nonce(id, nonce, settings)
   if settings.nonce_check == false then return end
   local ok, err = nonces:add(id .. "\0" .. nonce, true, SKEW)
@@ -100,7 +103,6 @@ local function v1_string_to_sign(method, params)
   end
   return method .. "&%2F&" .. concat(parts, "%26")
 end
-M.v1_string_to_sign = v1_string_to_sign
 
 function M.v1(req, settings)
   local p = req.params
