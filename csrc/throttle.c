@@ -1,5 +1,6 @@
 #include <math.h>
 
+#include "retry.h"
 #include "throttle.h"
 
 /* The constants of the AWS SDKs' adaptive retry mode (botocore
@@ -30,7 +31,14 @@ typedef struct {
     int seen_throttle; /* the adaptive rate has been decreased */
     lua_Integer epoch;  /* counts decreases: a reservation made before one is void */
     double last_max, k, last_throttle;
+    double epoch_fill; /* the fill rate when the epoch last changed */
 } limiter;
+
+/* A recovery that raises the fill rate this much over the rate of the last
+ * epoch voids the reservations too: they were priced at the old rate, and a
+ * process that was cut low would otherwise sleep out reservations made at a
+ * crawl (50 tasks at 0.5 req/s wait up to 100 s) while its rate is back. */
+#define REPRICE_FACTOR 1.5
 
 /* At most one decrease per this many seconds: the replies to the first
  * sends at a new rate come back within it, and cutting on each of them
@@ -237,6 +245,7 @@ static void adapt(limiter *l, double now, int throttled, double acquired_at)
         l->tokens = 0;
         l->stamp = now;
         l->epoch++;
+        l->epoch_fill = rate > MIN_RATE ? rate : MIN_RATE;
     } else {
         if (!l->seen_throttle)
             return; /* the configured rate, or unlimited, until the first throttle */
@@ -248,6 +257,14 @@ static void adapt(limiter *l, double now, int throttled, double acquired_at)
     if (l->cfg_rate > 0 && rate > l->cfg_rate)
         rate = l->cfg_rate;
     set_fill(l, now, rate);
+    if (!throttled && l->fill >= REPRICE_FACTOR * l->epoch_fill) {
+        /* The debt of the reservations is forgiven: their holders ask again
+         * (epoch) and queue at the new rate, as after a cut. */
+        if (l->tokens < 0)
+            l->tokens = 0;
+        l->epoch++;
+        l->epoch_fill = l->fill;
+    }
 }
 
 static int l_observe(lua_State *L)
@@ -261,8 +278,12 @@ static int l_observe(lua_State *L)
         if (lua_type(L, 4) != LUA_TNUMBER)
             luaL_argerror(L, 4, "retry_after (seconds, a number) expected");
         retry_after = lua_tonumber(L, 4);
-        luaL_argcheck(L, retry_after >= 0 && isfinite(retry_after), 4,
-                      "retry_after must be a finite number of seconds >= 0");
+        /* A hint that is not a time is ignored; a long one is capped, so
+         * that no server can park every client of the process for long. */
+        if (!(retry_after >= 0) || !isfinite(retry_after))
+            retry_after = 0;
+        if (retry_after > ECS_MAX_RETRY_AFTER)
+            retry_after = ECS_MAX_RETRY_AFTER;
     }
     double acquired_at = now;
     if (!lua_isnoneornil(L, 5))

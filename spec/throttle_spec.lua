@@ -366,14 +366,134 @@ describe("ecs.core.limiter: bad arguments #core", function()
     local l = core.limiter {}
     assert.matches("invalid option", err_of(l.observe, l, 1, "slow"))
     assert.matches("string expected", err_of(l.observe, l, 1))
-    assert.matches("retry_after", err_of(l.observe, l, 1, "throttled", -1))
     assert.matches("retry_after", err_of(l.observe, l, 1, "throttled", "2"))
     assert.matches("time", err_of(l.observe, l, 1, "throttled", nil, "x"))
+  end)
+
+  it("ignores a server hint that is not a time, and caps a long one at 30 s", function()
+    for _, hint in ipairs { -1, 0 / 0, math.huge } do
+      local l = core.limiter { rate = 10, adaptive = false }
+      l:observe(1, "throttled", hint)
+      assert.is_true(l:acquire(1) < 1)
+    end
+    local l = core.limiter { rate = 10, adaptive = false }
+    l:observe(100, "throttled", 3600)
+    local wait = l:acquire(100)
+    assert.is_true(wait <= 30 and wait > 29, "waits " .. wait)
   end)
 
   it("rejects a method called on something else", function()
     local l = core.limiter {}
     assert.matches("limiter expected", err_of(l.acquire, {}, 1))
     assert.matches("limiter expected", err_of(l.rate, core.retry_budget {}))
+  end)
+end)
+
+-- Several processes, each with its own limiter, against one server token bucket they cannot
+-- see (as other callers of an account share its quota): an event-driven simulation of the
+-- arithmetic that request.lua drives (reservations, epochs re-checked every 0.5 s, backoff).
+local function compete(procs, calls, tasks, quota, until_t)
+  math.randomseed(7)
+  local server = { tokens = quota, stamp = 0 }
+  local function accept(t)
+    server.tokens = math.min(quota, server.tokens + (t - server.stamp) * quota)
+    server.stamp = t
+    if server.tokens >= 1 then server.tokens = server.tokens - 1; return true end
+    return false
+  end
+  local ps, all = {}, {}
+  for p = 1, procs do
+    ps[p] = { limiter = core.limiter {}, started = 0, done = 0, finished = nil, attempts = 0, throttled = 0 }
+    for _ = 1, tasks do
+      local task = { p = ps[p], attempt = 1 }
+      all[#all + 1] = task
+      task.state, task.t = "acquire", 0
+    end
+  end
+  local failures = 0
+  while true do
+    local task
+    for _, x in ipairs(all) do
+      if x.state ~= "idle" and (not task or x.t < task.t) then task = x end
+    end
+    if not task or task.t > until_t then break end
+    local p, t, l = task.p, task.t, task.p.limiter
+    if task.state == "acquire" then
+      if p.started >= calls and task.attempt == 1 then
+        task.state = "idle"
+      else
+        if task.attempt == 1 then p.started = p.started + 1 end
+        task.reserved, task.epoch = t, l:epoch()
+        task.send_at = t + l:acquire(t)
+        task.state, task.t = "wait", math.min(task.send_at, t + 0.5)
+      end
+    elseif task.state == "wait" then
+      if l:epoch() ~= task.epoch then
+        task.state = "acquire" -- voided: queue again at the new rate
+        task.attempt_keep = true
+      elseif t >= task.send_at then
+        p.attempts = p.attempts + 1
+        local ok = accept(t)
+        l:observe(t + 0.002, ok and "ok" or "throttled", nil, task.reserved)
+        if ok then
+          p.done = p.done + 1
+          if p.done == calls then p.finished = t end
+          task.attempt, task.state, task.t = 1, "acquire", t + 0.002
+        else
+          p.throttled = p.throttled + 1
+          if task.attempt >= 5 then
+            failures = failures + 1
+            task.attempt, task.state, task.t = 1, "acquire", t + 0.002
+          else
+            task.attempt = task.attempt + 1
+            task.state, task.t = "acquire", t + 0.002 + core.backoff(task.attempt - 1, true, nil, nil, math.random())
+          end
+        end
+      else
+        task.t = math.min(task.send_at, t + 0.5)
+      end
+    end
+    if task.state == "acquire" and task.attempt_keep then
+      task.attempt_keep = nil
+      -- re-acquire at once (the same attempt): undo the started count of a fresh call
+      if task.attempt == 1 then p.started = p.started - 1 end
+    end
+  end
+  return ps, failures
+end
+
+describe("ecs.core.limiter: competitors it cannot see #core", function()
+  it("four processes x 250 calls against one 50 req/s quota all finish (none starves)", function()
+    local ps, failures = compete(4, 250, 50, 50, 60)
+    local slowest, attempts, throttled = 0, 0, 0
+    for i, p in ipairs(ps) do
+      assert.is_number(p.finished, "process " .. i .. " did not finish: " .. p.done .. " of 250 calls")
+      slowest = math.max(slowest, p.finished)
+      attempts, throttled = attempts + p.attempts, throttled + p.throttled
+    end
+    assert.are.equal(0, failures)
+    assert.is_true(slowest <= 30, "the last process took " .. slowest .. " s")
+    assert.is_true(throttled / attempts <= 0.25, ("%.1f %% of attempts throttled"):format(100 * throttled / attempts))
+  end)
+
+  it("one process alone meets the quota without waste", function()
+    local ps, failures = compete(1, 1000, 200, 50, 60)
+    assert.are.equal(0, failures)
+    assert.is_true(ps[1].finished <= 22, "took " .. tostring(ps[1].finished))
+  end)
+
+  it("a recovery of 1.5x voids the reservations made at the lower rate (epoch)", function()
+    local l = core.limiter {}
+    for i = 1, 20 do l:observe(i * 0.05, "ok") end
+    l:observe(1, "throttled") -- cut: now limited
+    local e = l:epoch()
+    for _ = 1, 50 do l:acquire(1) end -- reservations far ahead at the cut rate
+    local t = 1
+    while l:epoch() == e and t < 30 do
+      t = t + 0.05
+      l:observe(t, "ok")
+    end
+    assert.is_true(l:epoch() > e, "no new epoch while the rate recovered")
+    assert.is_true(l:acquire(t) < 1, "a new reservation still pays the old debt")
   end)
 end)

@@ -82,19 +82,24 @@ local function limiter_for(client, keyring, action)
   return limiter
 end
 
--- Waits for a send time; false when the deadline would pass first. A rate cut
--- meanwhile voids the reservation: queue again at the new rate.
+-- Waits for a send time; false when the deadline would pass first. The
+-- limiter's epoch changes when a rate cut or a large recovery voids the
+-- reservations: then queue again at the new rate. The wait goes in slices, so
+-- that a reservation made at a crawl is not slept out after the rate is back.
+local SLICE = 0.5
 local function send_time(limiter, deadline)
   local reserved, epoch = now(), limiter:epoch()
-  local wait = limiter:acquire(reserved)
-  while wait > 0 do
-    if deadline and reserved + wait + M.MIN_ATTEMPT_TIME > deadline then return false end
-    scheduler.sleep(wait)
-    if limiter:epoch() == epoch then break end
-    reserved, epoch = now(), limiter:epoch()
-    wait = limiter:acquire(reserved)
+  local send_at = reserved + limiter:acquire(reserved)
+  while true do
+    local t = now()
+    if t >= send_at then return reserved end
+    if deadline and send_at + M.MIN_ATTEMPT_TIME > deadline then return false end
+    scheduler.sleep(math.min(send_at - t, SLICE))
+    if limiter:epoch() ~= epoch then
+      reserved, epoch = now(), limiter:epoch()
+      send_at = reserved + limiter:acquire(reserved)
+    end
   end
-  return reserved
 end
 
 -- The attempts of one call, once it holds a concurrency slot.
