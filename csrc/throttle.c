@@ -179,7 +179,7 @@ int ecs_l_limiter_new(lua_State *L)
     return 1;
 }
 
-static int l_acquire(lua_State *L)
+static int limiter_l_acquire(lua_State *L)
 {
     limiter *l = check_limiter(L);
     double now = check_time(L, 2);
@@ -202,7 +202,7 @@ static int l_acquire(lua_State *L)
 
 /* l:epoch() -> how many times the rate was cut; a caller that slept on a
  * reservation asks again when this changed meanwhile. */
-static int l_epoch(lua_State *L)
+static int limiter_l_epoch(lua_State *L)
 {
     limiter *l = check_limiter(L);
     lua_pushinteger(L, l->epoch);
@@ -267,7 +267,7 @@ static void adapt(limiter *l, double now, int throttled, double acquired_at)
     }
 }
 
-static int l_observe(lua_State *L)
+static int limiter_l_observe(lua_State *L)
 {
     static const char *const OUTCOMES[] = { "ok", "throttled", NULL };
     limiter *l = check_limiter(L);
@@ -311,7 +311,7 @@ static int l_observe(lua_State *L)
     return 0;
 }
 
-static int l_rate(lua_State *L)
+static int limiter_l_rate(lua_State *L)
 {
     limiter *l = check_limiter(L);
     if (l->enabled)
@@ -327,7 +327,7 @@ static void set_number(lua_State *L, const char *name, double v)
     lua_setfield(L, -2, name);
 }
 
-static int l_state(lua_State *L)
+static int limiter_l_state(lua_State *L)
 {
     limiter *l = check_limiter(L);
     double tokens = l->tokens;
@@ -354,7 +354,7 @@ static int l_state(lua_State *L)
     return 1;
 }
 
-static int l_tostring(lua_State *L)
+static int limiter_l_tostring(lua_State *L)
 {
     limiter *l = check_limiter(L);
     if (l->enabled)
@@ -367,9 +367,9 @@ static int l_tostring(lua_State *L)
 void ecs_throttle_register(lua_State *L)
 {
     static const luaL_Reg METHODS[] = {
-        { "acquire", l_acquire },
-        { "epoch", l_epoch }, { "observe", l_observe }, { "rate", l_rate },
-        { "state", l_state },     { NULL, NULL },
+        { "acquire", limiter_l_acquire },
+        { "epoch", limiter_l_epoch }, { "observe", limiter_l_observe }, { "rate", limiter_l_rate },
+        { "state", limiter_l_state },     { NULL, NULL },
     };
-    ecs_class(L, ECS_LIMITER_MT, METHODS, NULL, l_tostring);
+    ecs_class(L, ECS_LIMITER_MT, METHODS, NULL, limiter_l_tostring);
 }
