@@ -4,12 +4,12 @@ local DIR = "emulator/lua"
 
 -- Rows of docs/emulator.md's table, top first: a module imports its own row or rows below.
 local ROWS = {
-  { "emu.boot", "emu.main", "emu.control" },
-  { "emu.actions", "emu.actions.*" },
+  { "emu.boot", "emu.main", "emu.control", "emu.metadata" },
+  { "emu.actions", "emu.actions.*", "emu.sts" },
   { "emu.describe", "emu.args" },
   { "emu.model.*" },
   { "emu.verify", "emu.crypto", "emu.params", "emu.quotas", "emu.faults" },
-  { "emu.state", "emu.conf", "emu.stats", "emu.respond", "emu.data", "emu.util" },
+  { "emu.state", "emu.conf", "emu.stats", "emu.respond", "emu.data", "emu.util", "emu.tempkeys" },
   { "emu.generated.*" },
 }
 -- Libraries of the nginx Lua module (OpenResty) it may use besides its own modules.

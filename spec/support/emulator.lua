@@ -271,4 +271,85 @@ function M.free_port()
   error("no free port")
 end
 
+
+-- ---------------------------------------------------------------- STS, metadata, credentials URI
+M.STS_VERSION = "2015-04-01"
+M.ROLE_ARN = "acs:ram::1234567890123456:role/emulator-role"
+M.OIDC_PROVIDER_ARN = "acs:ram::1234567890123456:oidc-provider/emulator"
+M.OIDC_TOKEN = "emulator-oidc-token" -- one of emulator/conf/oidc_tokens
+
+-- epoch seconds of "yyyy-MM-ddTHH:mm:ssZ" (UTC, whatever the local time zone)
+function M.epoch(iso)
+  local y, mo, d, h, mi, s = tostring(iso):match("^(%d+)%-(%d+)%-(%d+)T(%d+):(%d+):(%d+)Z$")
+  if not y then return nil end
+  y, mo = tonumber(y), tonumber(mo)
+  if mo <= 2 then y = y - 1 end
+  local floor = math.floor
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local doy = floor((153 * ((mo + 9) % 12) + 2) / 5) + tonumber(d) - 1
+  local days = era * 146097 + yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
+end
+
+-- request options signing with temporary keys ({AccessKeyId, AccessKeySecret, SecurityToken}),
+-- merged with `extra`
+function M.keys_of(c, extra)
+  local o = { id = c.AccessKeyId, secret = c.AccessKeySecret, token = c.SecurityToken }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+local function merged(defaults, params)
+  local p = {}
+  for k, v in pairs(defaults) do p[k] = v end
+  for k, v in pairs(params or {}) do p[k] = v or nil end -- false drops a default
+  return p
+end
+
+-- an STS request signed by the lua-ecs client: v1 over POST unless opts say otherwise
+function M.sts_prepare(action, params, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.api_version = M.STS_VERSION
+  o.method = o.method or "POST"
+  return M.prepare(action, params, o)
+end
+
+-- AssumeRole of M.ROLE_ARN by testid (params add or, with false, drop parameters); the response
+function M.assume_role(params, opts)
+  local p = merged({ RoleArn = M.ROLE_ARN, RoleSessionName = "emulator-spec" }, params)
+  return M.send(M.sts_prepare("AssumeRole", p, opts))
+end
+
+-- AssumeRoleWithOIDC as the official libraries send it: unsigned POST, Version, Action, Format
+-- and Timestamp in the query, the rest in a form body; the response
+function M.assume_role_oidc(params, opts)
+  local p = merged({ OIDCProviderArn = M.OIDC_PROVIDER_ARN, RoleArn = M.ROLE_ARN, OIDCToken = M.OIDC_TOKEN,
+    RoleSessionName = "emulator-spec" }, params)
+  local names = {}
+  for k in pairs(p) do names[#names + 1] = k end
+  table.sort(names)
+  local form = {}
+  for i, k in ipairs(names) do form[i] = pct(k) .. "=" .. pct(p[k]) end
+  local url = (opts and opts.endpoint or M.endpoint) .. "/?Version=" .. M.STS_VERSION ..
+    "&Action=AssumeRoleWithOIDC&Format=JSON&Timestamp=" .. pct(M.iso())
+  return M.http("POST", url, { ["Content-Type"] = "application/x-www-form-urlencoded" }, table.concat(form, "&"))
+end
+
+-- PUT /latest/api/token with the TTL header (nil: no header); the response (res.body: the token)
+function M.metadata_token(ttl, endpoint)
+  local h = ttl and { ["X-aliyun-ecs-metadata-token-ttl-seconds"] = tostring(ttl) } or nil
+  return M.http("PUT", (endpoint or M.endpoint) .. "/latest/api/token", h)
+end
+
+-- GET of a metadata path, with X-aliyun-ecs-metadata-token when `token` is given; the response
+function M.metadata(path, token, endpoint)
+  local h = token and { ["X-aliyun-ecs-metadata-token"] = token } or nil
+  return M.http("GET", (endpoint or M.endpoint) .. path, h)
+end
+
+M.METADATA_CREDENTIALS = "/latest/meta-data/ram/security-credentials/"
+M.CREDENTIALS_URI = "/__emulator/credentials-uri"
+
 return M

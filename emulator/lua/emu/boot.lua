@@ -1,5 +1,5 @@
--- init_by_lua (master): options and access keys; loads the request handlers (and with them the
--- generated parameter definitions) before the workers fork.
+-- init_by_lua (master): options, access keys and OIDC tokens; loads the request handlers (and
+-- with them the generated parameter definitions) before the workers fork.
 local conf = require "emu.conf"
 
 local M = {}
@@ -20,16 +20,35 @@ local function load_keys(path)
   return keys
 end
 
--- opts: speed, nonce_check, timestamp_check, access_keys_file
+-- one token a line; blank lines and lines starting with # are skipped
+local function load_tokens(path)
+  local list = {}
+  local fh = path and path ~= "" and io.open(path, "r")
+  if not fh then return list end
+  for line in fh:lines() do
+    line = line:gsub("^%s+", ""):gsub("%s+$", "")
+    if line ~= "" and line:sub(1, 1) ~= "#" then list[#list + 1] = line end
+  end
+  fh:close()
+  return list
+end
+
+-- opts: speed, nonce_check, timestamp_check, access_keys_file, sts_lifetime, oidc_tokens_file,
+-- role_name, imdsv1
 function M.init(opts)
   require("emu.util").use_fast_encoder()
   conf.boot.speed = opts.speed
   conf.boot.nonce_check = opts.nonce_check
   conf.boot.timestamp_check = opts.timestamp_check
+  conf.boot.sts_lifetime = opts.sts_lifetime or 0
+  if opts.role_name then conf.boot.role_name = opts.role_name end
+  if opts.imdsv1 ~= nil then conf.boot.imdsv1 = opts.imdsv1 end
+  conf.boot.oidc_tokens = load_tokens(opts.oidc_tokens_file)
   conf.keys = load_keys(opts.access_keys_file)
   conf.init_master()
   require "emu.main"
   require "emu.control"
+  require "emu.metadata"
 end
 
 function M.init_worker()

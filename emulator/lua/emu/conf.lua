@@ -11,6 +11,11 @@ M.boot = {
   speed = 1,            -- lifecycle duration multiplier (0 = instantaneous)
   nonce_check = true,   -- reject reused SignatureNonce within 15 minutes
   timestamp_check = true,
+  sts_lifetime = 0,     -- seconds of every temporary key issued (0: as requested by DurationSeconds)
+  imdsv1 = true,        -- metadata answered without a token (X-aliyun-ecs-metadata-token)
+  role_name = "EcsRamRoleTest", -- the RAM role of the "instance" ("": none attached)
+  oidc_tokens = {},     -- OIDC tokens that AssumeRoleWithOIDC accepts
+  sts_roles = {},       -- role ARNs that may be assumed (empty: any well-formed ARN)
 }
 M.keys = {}           -- AccessKeyId -> { secret = , token = (STS) }
 
@@ -48,8 +53,10 @@ function M.set_faults(f) dict:set("faults", #f > 0 and cjson.encode(f) or "[]");
 
 -- back to start-up defaults; the state generation moves so every worker drops its resources
 function M.reset()
-  dict:set("settings", cjson.encode({ speed = M.boot.speed, nonce_check = M.boot.nonce_check,
-    timestamp_check = M.boot.timestamp_check }))
+  local b = M.boot
+  dict:set("settings", cjson.encode({ speed = b.speed, nonce_check = b.nonce_check,
+    timestamp_check = b.timestamp_check, sts_lifetime = b.sts_lifetime, imdsv1 = b.imdsv1,
+    role_name = b.role_name, oidc_tokens = b.oidc_tokens, sts_roles = b.sts_roles }))
   dict:set("quotas", "{}")
   dict:set("faults", "[]")
   dict:incr("gen", 1, 0)

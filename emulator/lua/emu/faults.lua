@@ -52,12 +52,16 @@ local function take(i, f)
   return left and left >= 0
 end
 
--- the fault to apply to a request of `action`, if any
-function M.pick(action, faults)
+-- the fault to apply to a request of `action`, if any. explicit: only faults that name it (or
+-- `alias`), not "*" (STS actions, metadata paths: "*" means every ECS action)
+function M.pick(action, faults, explicit, alias)
   for i = 1, #faults do
     local f = faults[i]
-    if (f.action == nil or f.action == "*" or f.action == action) and random() < (tonumber(f.rate) or 1)
-      and take(i, f) then
+    local a = f.action
+    local hit
+    if explicit then hit = a == action or (alias ~= nil and a == alias)
+    else hit = a == nil or a == "*" or a == action end
+    if hit and random() < (tonumber(f.rate) or 1) and take(i, f) then
       stats.fault(f.kind)
       return f
     end

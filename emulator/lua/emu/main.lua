@@ -1,5 +1,6 @@
 -- The request pipeline: parse, authenticate, route, throttle, inject faults,
--- validate, run the action (idempotency, DryRun), write JSON or XML.
+-- validate, run the action (idempotency, DryRun), write JSON or XML. Requests of the STS API
+-- (Version 2015-04-01) take a shorter way through the same steps (emu.sts).
 local conf = require "emu.conf"
 local faults = require "emu.faults"
 local params = require "emu.params"
@@ -10,6 +11,7 @@ local stats = require "emu.stats"
 local util = require "emu.util"
 local verify = require "emu.verify"
 local actions = require "emu.actions"
+local sts = require "emu.sts"
 
 local ngx = ngx
 local req = ngx.req
@@ -67,9 +69,73 @@ local function fingerprint(p)
   return table.concat(parts, "&")
 end
 
+local function first(v)
+  if type(v) == "table" then return v[1] end
+  return v
+end
+
+-- the STS action of a request of the STS API ("-" when it names none), or nil
+local function sts_action(r)
+  local p = r.params
+  local version, action = p.Version, p.Action
+  if version == nil then
+    local h = r.headers
+    if h then
+      version, action = first(h["x-acs-version"]), first(h["x-acs-action"])
+    else
+      version, action = ngx.var.http_x_acs_version, ngx.var.http_x_acs_action
+    end
+  end
+  if version == sts.VERSION then return action or "-" end
+end
+
+-- STS: authenticate (AssumeRoleWithOIDC is unsigned), count, throttle and inject faults only
+-- when a quota or fault names the action, run, reply
+local function process_sts(r, rid, action, settings_all)
+  local settings = settings_all.settings
+  r.action, r.sts = action, true
+  stats.sts(action)
+  local def = sts.actions[action]
+  if not def then
+    if sts.not_simulated[action] then
+      fail(501, "Emulator.ActionNotSimulated", "The STS action " .. action ..
+        " exists but is not simulated by the lua-ecs emulator; nothing was done.")
+    end
+    fail(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
+  end
+  local ak, sigver = "-", "none"
+  if not def.anonymous then
+    local auth = r.auth
+    if auth and sub(auth, 1, 5) == "ACS3-" then
+      sigver = "v3"
+      local _, _, key = verify.v3(r, auth, settings)
+      ak = key
+    else
+      sigver = "v1"
+      local _, _, key = verify.v1(r, settings)
+      ak = key
+    end
+  elseif r.params.Timestamp then
+    verify.check_time(r.params.Timestamp, settings)
+  end
+  stats.remember(action, { params = r.params, method = r.method, signature_version = sigver, time = ngx.now() })
+  if settings_all.has_quotas then quotas.throttle(ak, action, settings_all.quotas, true) end
+  local fault = settings_all.has_faults and faults.pick(action, settings_all.faults, true) or nil
+  if fault then
+    faults.apply(fault, r)
+    if r.drop then return end
+  end
+  local res = def.run({ action = action, ak = ak }, r.params)
+  res.RequestId = rid
+  stats.sts_result(action, "OK")
+  return respond.ok_body(action, res, r.xml)
+end
+
 local function process(r, rid)
   local settings_all = conf.get()
   local settings = settings_all.settings
+  local s_action = sts_action(r)
+  if s_action then return process_sts(r, rid, s_action, settings_all) end
   local S = state.sync(settings_all.gen)
 
   local auth = r.auth
@@ -177,9 +243,9 @@ function M.handle()
       ngx.log(ngx.ERR, "emulator: ", tostring(e))
       e = respond.err(500, "InternalError", "The request processing has failed due to some unknown error, exception or failure.")
     end
-    stats.error(r and r.action, e.code)
+    if r and r.sts then stats.sts_result(r.action, e.code) else stats.error(r and r.action, e.code) end
     status = e.status
-    body, ctype = respond.error_body(e, rid, xml)
+    body, ctype = respond.error_body(e, rid, xml, r and r.sts and sts.HOST or nil)
   end
   if r and r.drop_after then return ngx.exit(444) end
   ngx.status = status

@@ -37,9 +37,11 @@ end
 -- empties the buckets (the quotas stay)
 function M.refill() buckets:flush_all() end
 
--- takes one token for ak x action; over quota: Throttling.User with x-acs-retry-after (ms)
-function M.throttle(ak, action, quotas)
-  local q = quotas[action] or quotas["*"]
+-- takes one token for ak x action; over quota: Throttling.User with x-acs-retry-after (ms).
+-- explicit: only a quota that names the action applies, not "*" (STS actions)
+function M.throttle(ak, action, quotas, explicit)
+  local q = quotas[action]
+  if not q and not explicit then q = quotas["*"] end
   if not q then return end
   local rate, burst = tonumber(q.rate) or 1, tonumber(q.burst) or tonumber(q.rate) or 1
   local key = ak .. "|" .. action

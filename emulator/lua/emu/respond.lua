@@ -18,8 +18,9 @@ function M.fail(status, code, message)
 end
 function M.is_err(e) return getmetatable(e) == Err end
 
-function M.error_body(e, request_id, xml)
-  local body = { RequestId = request_id, HostId = HOST_ID, Code = e.code, Message = e.message }
+-- host: the HostId (default ecs.aliyuncs.com)
+function M.error_body(e, request_id, xml, host)
+  local body = { RequestId = request_id, HostId = host or HOST_ID, Code = e.code, Message = e.message }
   if xml then return util.xml("Error", body), "text/xml;charset=utf-8" end
   return util.json(body), "application/json;charset=utf-8"
 end

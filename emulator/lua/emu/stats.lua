@@ -1,6 +1,6 @@
 -- What the emulator observed, for the control API: counters in the shared dict emu_stats
--- (requests, results, throttling, faults, resources created, ClientToken replays) and the last
--- request of each action.
+-- (requests, results, throttling, faults, resources created, ClientToken replays; STS requests
+-- and results; metadata and credentials URI requests) and the last request of each action.
 local cjson = require "cjson.safe"
 local util = require "emu.util"
 
@@ -30,14 +30,27 @@ function M.fault(kind) count("fault|" .. kind) end
 function M.replay() count("replays") end
 -- kind: instance, disk, snapshot, securitygroup
 function M.created(kind) count("created|" .. kind) end
+-- STS: a request of an STS action (counted once routed, before authentication), its result
+function M.sts(action) count("sts|" .. action) end
+function M.sts_result(action, code) count("stsres|" .. action .. "|" .. code) end
+-- the metadata service: a request by path; a GET without a metadata token
+function M.metadata(path) count("md|" .. path) end
+function M.metadata_tokenless() count("mdv1") end
+function M.credentials_uri() count("curi") end
 
 function M.report()
   local out = { requests = {}, results = {}, faults = {}, created = {}, throttled = 0,
-    client_token_replays = 0, total_requests = 0 }
+    client_token_replays = 0, total_requests = 0, sts = {}, sts_results = {}, metadata = {},
+    metadata_tokenless = 0, credentials_uri = 0 }
   for _, k in ipairs(counters:get_keys(0)) do
     local v = counters:get(k) or 0
     local a, b, c = k:match("^([^|]+)|?([^|]*)|?(.*)$")
-    if a == "req" then out.requests[b] = v; out.total_requests = out.total_requests + v
+    if a == "md" then out.metadata[k:sub(4)] = v
+    elseif a == "sts" then out.sts[b] = v
+    elseif a == "stsres" then out.sts_results[b] = out.sts_results[b] or {}; out.sts_results[b][c] = v
+    elseif a == "mdv1" then out.metadata_tokenless = v
+    elseif a == "curi" then out.credentials_uri = v
+    elseif a == "req" then out.requests[b] = v; out.total_requests = out.total_requests + v
     elseif a == "res" then out.results[b] = out.results[b] or {}; out.results[b][c] = v
     elseif a == "fault" then out.faults[b] = v
     elseif a == "created" then out.created[b] = v

@@ -1,9 +1,11 @@
 -- Request authentication: signature v1 (HMAC-SHA1) and v3 (ACS3-HMAC-SHA256),
--- timestamps, nonces, access keys and STS tokens. Own implementation, on purpose.
+-- timestamps, nonces, access keys and STS tokens (of the access key file, and the temporary
+-- keys the emulator issues: emu.tempkeys). Own implementation, on purpose.
 local crypto = require "emu.crypto"
 local util = require "emu.util"
 local respond = require "emu.respond"
 local conf = require "emu.conf"
+local tempkeys = require "emu.tempkeys"
 
 local ngx = ngx
 local fail = respond.fail
@@ -43,20 +45,35 @@ local function check_time(ts, settings)
   end
 end
 
+M.check_time = check_time
+
+local function check_token(want, token)
+  if not token or token == "" then
+    fail(400, "MissingSecurityToken", "SecurityToken is mandatory for this action.")
+  end
+  if token ~= want then
+    fail(400, "InvalidSecurityToken.MismatchWithAccessKey", "The SecurityToken does not match the AccessKeyId.")
+  end
+end
+
+-- the key of an access key file pair, or of a temporary key the emulator issued (which must come
+-- with its SecurityToken and be unexpired)
 local function lookup_key(id, token)
   local key = conf.keys[id]
-  if not key then
+  if key then
+    if key.token then check_token(key.token, token) end
+    return key
+  end
+  local secret, want, expires = tempkeys.lookup(id)
+  if not secret then
     fail(400, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
   end
-  if key.token then
-    if not token or token == "" then
-      fail(400, "MissingSecurityToken", "SecurityToken is mandatory for this action.")
-    end
-    if token ~= key.token then
-      fail(400, "InvalidSecurityToken.MismatchWithAccessKey", "The SecurityToken does not match the AccessKeyId.")
-    end
+  check_token(want, token)
+  if ngx.now() >= expires then
+    fail(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired (it expired at " ..
+      util.iso8601(expires) .. ").")
   end
-  return key
+  return { secret = secret, token = want, temporary = true }
 end
 
 -- drops every nonce seen (POST /__emulator/reset)
