@@ -2,6 +2,7 @@
 -- generation counter moves (start, or POST /__emulator/reset). One worker (the default) sees one
 -- consistent world. What the resources mean is the business of emu.model.*.
 local conf = require "emu.conf"
+local respond = require "emu.respond"
 
 local ngx = ngx
 local M = {}
@@ -51,6 +52,17 @@ function M.settle(res)
     table.remove(q, 1)
   end
   return res
+end
+
+-- The resource `id` of `store` (in `region` when given), settled; otherwise the
+-- service's NotFound error `code` with `message`. One lookup for instances,
+-- disks and security groups.
+function M.find(store, id, region, code, message)
+  local res = store[id]
+  if not res or (region and res.RegionId ~= region) then
+    respond.fail(404, code, message)
+  end
+  return M.settle(res)
 end
 
 -- Schedules status changes: steps = { {status, base_seconds, on_reach}, ... } run one after

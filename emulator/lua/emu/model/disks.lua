@@ -52,11 +52,7 @@ end
 
 -- the disk `id` (in `region` when given), settled; InvalidDiskId.NotFound otherwise
 function M.find(S, id, region)
-  local d = S.disks[id]
-  if not d or (region and d.RegionId ~= region) then
-    fail(404, "InvalidDiskId.NotFound", "The specified disk does not exist.")
-  end
-  return state.settle(d)
+  return state.find(S.disks, id, region, "InvalidDiskId.NotFound", "The specified disk does not exist.")
 end
 
 function M.view(S, d)

@@ -21,11 +21,8 @@ end
 
 -- the instance `id` (in `region` when given), settled; InvalidInstanceId.NotFound otherwise
 function M.find(S, id, region)
-  local inst = S.instances[id]
-  if not inst or (region and inst.RegionId ~= region) then
-    fail(404, "InvalidInstanceId.NotFound", "The specified InstanceId does not exist.")
-  end
-  return state.settle(inst)
+  return state.find(S.instances, id, region, "InvalidInstanceId.NotFound",
+    "The specified InstanceId does not exist.")
 end
 
 -- ------------------------------------------------------------------ attribute checks

@@ -88,11 +88,8 @@ end
 
 -- the security group `id` in `region`; InvalidSecurityGroupId.NotFound otherwise
 function M.security_group(S, id, region)
-  local sg = S.sgs[id]
-  if not sg or (region and sg.RegionId ~= region) then
-    fail(404, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId does not exist.")
-  end
-  return state.settle(sg)
+  return state.find(S.sgs, id, region, "InvalidSecurityGroupId.NotFound",
+    "The specified SecurityGroupId does not exist.")
 end
 
 -- t: region, vpc, name, description, type, resource_group
