@@ -185,10 +185,10 @@ static int loop_l_submit(lua_State *L)
     lua_getfield(L, 3, "verify_tls");
     req.verify_tls = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
     req.headers = ecs_request_headers(L, 2);
-    req.post = strcmp(method, "POST") == 0;
-    if (!req.post && strcmp(method, "GET") != 0) {
+    req.post = ecs_request_method(method);
+    if (req.post < 0) {
         curl_slist_free_all(req.headers);
-        return luaL_error(L, "submit: cannot set method (GET or POST)");
+        return luaL_error(L, "submit: cannot set method (GET, POST or PUT)");
     }
 
     ecs_transfer *t = ecs_transfer_get(&lp->transfers);

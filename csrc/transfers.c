@@ -146,6 +146,17 @@ void ecs_transfers_unshare(ecs_transfers *p)
 
 /* ---- requests ---- */
 
+int ecs_request_method(const char *name)
+{
+    if (strcmp(name, "GET") == 0)
+        return ECS_METHOD_GET;
+    if (strcmp(name, "POST") == 0)
+        return ECS_METHOD_POST;
+    if (strcmp(name, "PUT") == 0)
+        return ECS_METHOD_PUT;
+    return -1;
+}
+
 /* A header line must stay one line: CR, LF or NUL would let a value inject
  * headers (or cut the line short). */
 static int header_safe(const char *p, size_t len)
@@ -238,7 +249,7 @@ const char *ecs_transfer_setup(ecs_transfer *t, const ecs_request *req, CURLSH *
         t->custom_ca = 1;
         SETOPT(t, CURLOPT_CAINFO, req->ca_file);
     }
-    if (req->post) {
+    if (req->post == ECS_METHOD_POST || req->post == ECS_METHOD_PUT) {
         /* Own copy: the Lua string may be collected before the send ends. */
         t->request_body.len = 0;
         if (req->body_len && bytes_append(&t->request_body, req->body, req->body_len) != 0)
@@ -246,8 +257,13 @@ const char *ecs_transfer_setup(ecs_transfer *t, const ecs_request *req, CURLSH *
         SETOPT(t, CURLOPT_POST, 1L);
         SETOPT(t, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         SETOPT(t, CURLOPT_POSTFIELDS, req->body_len ? t->request_body.data : "");
+        /* A PUT is a POST under another name: the body (maybe empty, sent
+         * with Content-Length: 0) goes the same way. */
+        SETOPT(t, CURLOPT_CUSTOMREQUEST, req->post == ECS_METHOD_PUT ? "PUT" : NULL);
     } else {
         SETOPT(t, CURLOPT_HTTPGET, 1L);
+        /* A pooled handle may come from a PUT. */
+        SETOPT(t, CURLOPT_CUSTOMREQUEST, (char *)NULL);
     }
     return NULL;
 }

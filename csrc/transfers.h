@@ -41,12 +41,19 @@ typedef struct {
     int closed;              /* a recycled transfer is destroyed, not pooled */
 } ecs_transfers;
 
+/* The methods a request may have (ecs_request.post holds one). */
+enum { ECS_METHOD_GET = 0, ECS_METHOD_POST = 1, ECS_METHOD_PUT = 2 };
+
+/* ECS_METHOD_* of a method name ("GET", "POST", "PUT"), or -1. */
+int ecs_request_method(const char *name);
+
 /* One request as loop:submit read it. */
 typedef struct {
     const char *url, *ca_file; /* ca_file may be NULL */
-    const char *body;          /* POST only; may be NULL */
+    const char *body;          /* POST and PUT only; may be NULL */
     size_t body_len;
-    int post, verify_tls;
+    int post;                  /* the method: ECS_METHOD_GET (0), _POST (1) or _PUT (2) */
+    int verify_tls;
     long timeout_ms, connect_timeout_ms;
     struct curl_slist *headers; /* owned by the transfer once set up */
 } ecs_request;

@@ -62,6 +62,8 @@ local secrets = setmetatable({}, { __mode = "k" })
 ---@field access_key_secret? string
 ---@field security_token? string STS token, with the temporary key pair.
 ---@field profile? string aliyun CLI profile name in ~/.aliyun/config.json.
+---@field sts_endpoint? string STS URL for the chain's role providers (else ALIBABA_CLOUD_STS_ENDPOINT, else sts.aliyuncs.com).
+---@field metadata_endpoint? string Instance metadata URL for the chain (else ALIBABA_CLOUD_ECS_METADATA_ENDPOINT, else http://100.100.100.200).
 ---@field signature_version? "v1"|"v3"
 ---@field method? "GET"|"POST"
 ---@field api_version? string
@@ -114,6 +116,8 @@ local function is_log_level(v) return v == 1 or v == 2 end
 ---@field access_key_secret? string
 ---@field security_token? string STS token, with the temporary key pair.
 ---@field profile? string aliyun CLI profile name in ~/.aliyun/config.json.
+---@field sts_endpoint? string STS URL for the chain's role providers (else ALIBABA_CLOUD_STS_ENDPOINT, else sts.aliyuncs.com).
+---@field metadata_endpoint? string Instance metadata URL for the chain (else ALIBABA_CLOUD_ECS_METADATA_ENDPOINT, else http://100.100.100.200).
 ---@field signature_version? "v1"|"v3"
 ---@field method? "GET"|"POST"
 ---@field api_version? string
@@ -143,6 +147,8 @@ local OPTIONS = {
   access_key_secret = is_string,
   security_token = is_string,
   profile = is_string,
+  sts_endpoint = is_string,
+  metadata_endpoint = is_string,
   signature_version = function(v) return v == "v1" or v == "v3" end,
   method = function(v) return v == "GET" or v == "POST" end,
   api_version = is_string,
@@ -266,8 +272,12 @@ function M.new(opts, getenv)
     warned_unverified = false,
   }, Client)
   local keyring = M.keyring(self, provider)
-  local signer, err = keyring:signer()
-  if not signer then error(tostring(err), 2) end
+  -- A provider that fetches (credentials/refresh.lua) does so on first use, inside the call's
+  -- task: the client is made from configuration alone.
+  if not provider.refreshing then
+    local signer, err = keyring:signer()
+    if not signer then error(tostring(err), 2) end
+  end
   secrets[self] = keyring
   if self.options.verify_tls == false then
     self.warned_unverified = true
@@ -308,10 +318,15 @@ function Keyring:signer()
   return self.current
 end
 
---- The service refused the credentials: a refreshing provider fetches anew.
----@return nil
-function Keyring:refused()
-  if self.provider then self.provider:invalidate() end
+--- The service refused the credentials (`refused`: the ones the request was signed with): the
+--- provider fetches anew. True when it is a refreshing one (a resend may then succeed).
+---@param refused? ecs.Credentials
+---@return boolean refreshing
+function Keyring:refused(refused)
+  local provider = self.provider
+  if not provider then return false end
+  provider:invalidate(refused)
+  return provider.refreshing == true
 end
 
 --- The keyring of a client (for the request pipeline; the client holds it privately).
@@ -329,7 +344,8 @@ end
 
 function Client:__tostring()
   return ("ecs.client{endpoint=%s, region=%s, access_key_id=%s, credentials=%s, signature=%s %s}")
-    :format(self.endpoint, tostring(self.region), log.mask(secrets[self].access_key_id),
+    :format(self.endpoint, tostring(self.region),
+      secrets[self].access_key_id and log.mask(secrets[self].access_key_id) or "(not fetched yet)",
       self.credentials_source, self.signature_version, self.method)
 end
 
@@ -381,7 +397,13 @@ function Client:prepare(action, params, pin)
       error("nonce: expected a string", 2)
     end
   end
-  local signer, err = secrets[self]:signer()
+  local keyring = secrets[self]
+  local signer, err
+  if keyring.provider and keyring.provider.refreshing and not scheduler.current() then
+    signer, err = scheduler.run(function() return keyring:signer() end) -- a provider fetches in a task
+  else
+    signer, err = keyring:signer()
+  end
   if not signer then error(tostring(err), 2) end
   local ok, req, string_to_sign = pcall(signer.sign, signer, action, params, timestamp, nonce)
   if not ok then error(req, 2) end

@@ -14,6 +14,7 @@ local scheduler = require "ecs.scheduler"
 ---@field is_error fun(value: any): boolean Whether value is an ecs.Error.
 ---@field now fun(): number Monotonic seconds, for timing scripts.
 ---@field client fun(opts?: ecs.ClientOptions): ecs.Client Creates a client (see README for the options).
+---@field credentials ecs.credentials The credentials providers and the default chain (`credentials = ecs.credentials.ram_role_arn{...}`).
 local M = {
   version = core.version,
   API_VERSION = client.API_VERSION,
@@ -23,6 +24,7 @@ local M = {
   spawn = scheduler.spawn,
   sleep = scheduler.sleep,
   is_error = errors.is,
+  credentials = require "ecs.credentials",
   -- Monotonic seconds, for timing scripts.
   now = core.now,
 }

@@ -104,12 +104,16 @@ end
 
 -- The attempts of one call, once it holds a concurrency slot.
 local function attempts(client, keyring, action, params, settings, idempotent, deadline)
+  -- Credentials first: a provider that fetches does so on first use (inside this task), and the
+  -- limiter's key names the account.
+  local first, first_err = keyring:signer()
+  if not first then return nil, first_err end
   local limiter = limiter_for(client, keyring, action)
   local hook = settings.on_response
   local task = scheduler.current()
   local transport = scheduler.transport()
   local function on_done(response) scheduler.wake(task, response) end
-  local attempt, last_err = 0, nil
+  local attempt, last_err, forced = 0, nil, false
   while true do
     local reserved = send_time(limiter, deadline)
     if not reserved then
@@ -125,6 +129,7 @@ local function attempts(client, keyring, action, params, settings, idempotent, d
     end
     local signer, cred_err = keyring:signer()
     if not signer then return nil, cred_err end
+    local signed_with = keyring.credentials -- nil once a static provider is dropped
     local req = signer:sign(action, params) -- fresh nonce and timestamp
     if #req.url > M.MAX_URL_LENGTH then
       error(("%s: the request is too large for GET (a URL of %d bytes, over %d); "
@@ -151,8 +156,15 @@ local function attempts(client, keyring, action, params, settings, idempotent, d
       })
       if why == "deadline" then err.deadline_exceeded = true end
       if why == "retry budget exhausted" then err.retry_budget_exhausted = true end
-      if err.code == "InvalidAccessKeyId.NotFound" or err.code == "InvalidSecurityToken.Expired" then
-        keyring:refused()
+      local token_refused = err.code:find("^InvalidSecurityToken%.") ~= nil
+      if token_refused or err.code == "InvalidAccessKeyId.NotFound" then
+        -- The service refused the credentials before acting on the request: a refreshing
+        -- provider fetches anew (once, however many calls report the same credentials), and a
+        -- refused token sends the call once more, at once, with the new ones.
+        if keyring:refused(signed_with) and token_refused and not forced then
+          forced = true
+          err.retryable, delay, why = true, 0, nil
+        end
       end
     else
       client.retry_budget:refund()

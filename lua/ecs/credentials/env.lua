@@ -21,4 +21,15 @@ function M.provider(getenv)
   return static.new(id, secret, nonempty(getenv(M.TOKEN)), "environment")
 end
 
+--- The environment's credentials as a provider (ecs.credentials.environment()); raises when
+--- ALIBABA_CLOUD_ACCESS_KEY_ID or ALIBABA_CLOUD_ACCESS_KEY_SECRET is not set.
+---@param opts? {getenv?: fun(name: string): string|nil}
+---@return ecs.CredentialsProvider
+function M.new(opts)
+  if opts ~= nil and type(opts) ~= "table" then error("environment: expected nothing or a table", 2) end
+  local found = M.provider((opts and opts.getenv) or os.getenv)
+  if not found then error(("environment: %s and %s are not both set"):format(M.ID, M.SECRET), 2) end
+  return found
+end
+
 return M
