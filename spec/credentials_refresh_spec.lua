@@ -135,8 +135,8 @@ describe("credentials refresh", function()
       now = now + refresh.BACKOFF + 0.01
       assert.are.equal(first, p:get())
       assert.are.equal(3, p.fetches)
-      -- the backoff doubles, but never past half the time left
-      now = now + refresh.BACKOFF + 0.01
+      -- the backoff doubles (with jitter: 1 to 2 x BACKOFF now), but never past half the time left
+      now = now + refresh.BACKOFF - 0.01
       p:get()
       assert.are.equal(3, p.fetches)
       failing = false
