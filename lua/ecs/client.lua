@@ -5,7 +5,7 @@ local core = require "ecs.core"
 local credentials = require "ecs.credentials"
 local endpoints = require "ecs.endpoints"
 local log = require "ecs.log"
-local ratestore = require "ecs.ratestore.local"
+local ratestore = require "ecs.ratestore"
 local request = require "ecs.request"
 local scheduler = require "ecs.scheduler"
 local util = require "ecs.util"
@@ -72,7 +72,7 @@ local secrets = setmetatable({}, { __mode = "k" })
 ---@field adaptive? boolean Adapt the send rate to throttling (default true).
 ---@field rate_limits? table<string, number|{rate: number, burst?: number}> Requests per second per action (or "default").
 ---@field credentials? ecs.CredentialsProvider Where credentials come from (default: the chain).
----@field rate_store? table Where limiters keep their state (default: in this process; see ratestore/local.lua).
+---@field rate_store? table|string Where limiters keep their state: a store, or a URL (redis://[:password@]host:port/db, unix:///path?db=n); default ECS_RATE_STORE, else this process (or nginx's lua_shared_dict ecs).
 ---@field log? fun(line: string) Receives the debug log: one line per attempt (ECS_DEBUG=1 sends it to stderr).
 ---@field log_level? 1|2 1: a line per attempt; 2: plus the sent parameters and the reply body (default: ECS_DEBUG, else 1).
 
@@ -85,50 +85,6 @@ local function is_count(v) return type(v) == "number" and v >= 1 and v % 1 == 0 
 local function is_boolean(v) return type(v) == "boolean" end
 local function is_function(v) return type(v) == "function" end
 local function is_log_level(v) return v == 1 or v == 2 end
-
---- Options of one call (`client:call(action, params, opts)`, `client:<Action>(params, opts)`),
---- each overriding the client's.
----@class ecs.CallOptions
----@field timeout? number Seconds for a whole attempt (default 10).
----@field connect_timeout? number Seconds to connect (default 5).
----@field max_attempts? integer Attempts of a call whose failure a resend can fix (default 5).
----@field ca_file? string CA bundle (PEM) to verify the server with.
----@field verify_tls? boolean Verify the server's certificate (default true).
----@field on_response? fun(info: ecs.AttemptInfo) Called after every attempt.
----@field deadline? number Seconds the whole call (every attempt and wait) may take.
-
---- What `on_response` receives after each attempt.
----@class ecs.AttemptInfo
----@field action string
----@field attempt integer 1 for the first attempt.
----@field latency? number Seconds the attempt took.
----@field status? integer HTTP status, when a response arrived.
----@field request_id? string
----@field code? string The error code, when the attempt failed.
----@field retryable? boolean
----@field throttled? boolean
-
---- Options of `ecs.client{...}`: every call option, and these.
----@class ecs.ClientOptions: ecs.CallOptions
----@field region? string Region id; else ALIBABA_CLOUD_REGION_ID, else the CLI profile's region_id.
----@field endpoint? string A full URL (http://127.0.0.1:8080) or a host name.
----@field access_key_id? string
----@field access_key_secret? string
----@field security_token? string STS token, with the temporary key pair.
----@field profile? string aliyun CLI profile name in ~/.aliyun/config.json.
----@field sts_endpoint? string STS URL for the chain's role providers (else ALIBABA_CLOUD_STS_ENDPOINT, else sts.aliyuncs.com).
----@field metadata_endpoint? string Instance metadata URL for the chain (else ALIBABA_CLOUD_ECS_METADATA_ENDPOINT, else http://100.100.100.200).
----@field signature_version? "v1"|"v3"
----@field method? "GET"|"POST"
----@field api_version? string
----@field user_agent? string
----@field max_concurrency? integer Requests of this client in flight (default 64).
----@field adaptive? boolean Adapt the send rate to throttling (default true).
----@field rate_limits? table<string, number|{rate: number, burst?: number}> Requests per second per action (or "default").
----@field credentials? ecs.CredentialsProvider Where credentials come from (default: the chain).
----@field rate_store? table Where limiters keep their state (default: in this process; see ratestore/local.lua).
----@field log? fun(line: string) Receives the debug log: one line per attempt (ECS_DEBUG=1 sends it to stderr).
----@field log_level? 1|2 1: a line per attempt; 2: plus the sent parameters and the reply body (default: ECS_DEBUG, else 1).
 
 -- Options that a single call may override too.
 local CALL_OPTIONS = {
@@ -158,7 +114,9 @@ local OPTIONS = {
   log = is_function,
   log_level = is_log_level,
   credentials = function(v) return type(v) == "table" and type(v.get) == "function" end,
-  rate_store = function(v) return type(v) == "table" and type(v.limiter) == "function" end,
+  rate_store = function(v)
+    return (type(v) == "table" and type(v.limiter) == "function") or is_string(v)
+  end,
   rate_limits = function(v)
     if type(v) ~= "table" then return false end
     local function positive(x) return type(x) == "number" and x > 0 and x < math.huge end
@@ -183,7 +141,7 @@ local OPTION_HINTS = {
   max_attempts = "an integer >= 1", max_concurrency = "an integer >= 1",
   verify_tls = "a boolean", on_response = "a function", adaptive = "a boolean",
   credentials = "a credentials provider (a table with get())",
-  rate_store = "a rate store (a table with limiter())",
+  rate_store = "a rate store (a table with limiter()) or a URL such as redis://host:6379/0",
   log = "a function(line)", log_level = "1 (a line per attempt) or 2 (plus parameters and reply)",
   deadline = "seconds > 0, at most 1e6",
   rate_limits = "a table of action name (or 'default') -> requests per second, or { rate = r, burst = b }",
@@ -264,7 +222,7 @@ function M.new(opts, getenv)
     slots = scheduler.semaphore(max_concurrency),
     rate_limits = opts.rate_limits,
     adaptive = opts.adaptive ~= false,
-    rate_store = opts.rate_store or ratestore.shared,
+    rate_store = ratestore.resolve(opts.rate_store, getenv),
     limiters = {}, -- action -> the store's limiter, looked up once
     retry_budget = core.retry_budget {},
     log = log_fn,
@@ -578,7 +536,7 @@ end
 --- How many limiters the process's rate store holds (for tests of its memory).
 ---@return integer
 function M.limiter_count()
-  return ratestore.shared:count()
+  return require("ecs.ratestore.local").shared:count()
 end
 
 return M

@@ -8,6 +8,7 @@
 --                             { error_code, error, maybe_sent, resolved,
 --                             connected, too_large, latency } (no status)
 --   timer(seconds, on_fire) -> id,  cancel(id),  run_once([max_wait]),  pending(),
+--   tcp() -> a stream socket with ngx.socket.tcp's interface (for other services: Redis),
 --   and optionally trim() (give back memory after a burst)
 local loop_module = require "ecs.loop"
 
@@ -84,6 +85,13 @@ end
 ---@return integer freed pooled handles freed
 function Transport:trim()
   return self.loop:trim()
+end
+
+--- A stream socket on this loop with the cosocket interface (connect, send, receive,
+--- settimeouts, setkeepalive, close), for clients of other services such as the Redis rate store.
+---@return table socket
+function Transport:tcp()
+  return require("ecs.transport.socket").new(self)
 end
 
 --- Closes the loop, ending what is still in flight.
