@@ -1,4 +1,5 @@
 #include <math.h>
+#include <string.h>
 
 #include "retry.h"
 #include "throttle.h"
@@ -354,6 +355,38 @@ static int limiter_l_state(lua_State *L)
     return 1;
 }
 
+/* The state as bytes, for a store that keeps a key's state outside this
+ * process (nginx's shared memory, read and written under its lock by
+ * processes of one build). A tag in front refuses bytes of another layout. */
+#define STATE_TAG "ecs-limiter-1"
+
+static int limiter_l_export(lua_State *L)
+{
+    limiter *l = check_limiter(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, STATE_TAG, sizeof STATE_TAG);
+    luaL_addlstring(&b, (const char *)l, sizeof *l);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* l:import(bytes): the limiter takes the exported state; false (and the
+ * state kept) for bytes that are not one. */
+static int limiter_l_import(lua_State *L)
+{
+    limiter *l = check_limiter(L);
+    size_t len;
+    const char *bytes = luaL_checklstring(L, 2, &len);
+    if (len != sizeof STATE_TAG + sizeof *l || memcmp(bytes, STATE_TAG, sizeof STATE_TAG) != 0) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    memcpy(l, bytes + sizeof STATE_TAG, sizeof *l);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int limiter_l_tostring(lua_State *L)
 {
     limiter *l = check_limiter(L);
@@ -369,7 +402,8 @@ void ecs_throttle_register(lua_State *L)
     static const luaL_Reg METHODS[] = {
         { "acquire", limiter_l_acquire },
         { "epoch", limiter_l_epoch }, { "observe", limiter_l_observe }, { "rate", limiter_l_rate },
-        { "state", limiter_l_state },     { NULL, NULL },
+        { "state", limiter_l_state },     { "export", limiter_l_export },
+        { "import", limiter_l_import },   { NULL, NULL },
     };
     ecs_class(L, ECS_LIMITER_MT, METHODS, NULL, limiter_l_tostring);
 }

@@ -17,7 +17,9 @@
  *       (a hint that is not a time is ignored; one over 30 s counts as 30 s)
  *   l:rate() -> fill rate (req/s) or nil when unlimited
  *   l:state([now]) -> { rate, burst, tokens, measured_rate, last_max_rate,
- *                       last_throttle, enabled } */
+ *                       last_throttle, enabled }
+ *   l:export() -> bytes;  l:import(bytes) -> true, or false for bytes that are
+ *       not an exported state (a store outside the process keeps the bytes) */
 int ecs_l_limiter_new(lua_State *L);
 /* Registers the limiter metatable; called once from luaopen_ecs_core. */
 void ecs_throttle_register(lua_State *L);

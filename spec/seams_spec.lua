@@ -88,7 +88,7 @@ describe("seams", function()
       assert.are.equal(2, #keys)
       assert.are.equal(emu.endpoint .. "\0" .. c.region .. "\0testid\0DescribeRegions", keys[1])
       assert.has_error(function() client { rate_store = {} } end,
-        "rate_store: invalid value (expected a rate store (a table with limiter()))")
+        "rate_store: invalid value (expected a rate store (a table with limiter()) or a URL such as redis://host:6379/0)")
     end)
   end)
 

@@ -398,7 +398,7 @@ local function call(self, action, params, opts, fact)
   end
   -- A call waits for its reply by yielding: refuse where that is impossible
   -- before anything is queued or sent.
-  if not coroutine.isyieldable() then
+  if not scheduler.isyieldable() then
     error("client:call: cannot wait for a reply here (inside a metamethod such as __gc, or a C "
       .. "callback such as string.gsub's or table.sort's); call from the task's own code", 3)
   end

@@ -69,7 +69,7 @@ local function seconds(v) return ("%g s"):format(v) end
 -- (the TLS problem, an unexpected failure).
 local function transport_message(code, c, at)
   if code == "Transport.ResolveFailed" then
-    return "cannot resolve " .. at.hostname
+    return "cannot resolve " .. at.hostname .. (c.hint and ("; " .. c.hint) or "")
   elseif code == "Transport.ConnectFailed" then
     return "cannot connect to " .. at.address
   elseif code == "Transport.Timeout" then
@@ -86,7 +86,7 @@ local function transport_message(code, c, at)
   elseif code == "Transport.Reset" then
     return "the connection to " .. at.address .. " closed before a complete reply"
   elseif code == "Transport.TLS" then
-    return "TLS with " .. at.address .. " failed: " .. tostring(c.error)
+    return "TLS with " .. at.address .. " failed: " .. tostring(c.error) .. (c.hint and ("; " .. c.hint) or "")
   elseif code == "Transport.BadResponse" then
     if c.too_large then return tostring(c.error) .. " (from " .. at.address .. ")" end
     return "incomplete or malformed reply from " .. at.address

@@ -32,10 +32,11 @@ end
 
 local MASKED = { Signature = true, SecurityToken = true }
 
--- The parameters of a signed request, with the signature and token masked.
-local function sent_params(req)
-  local query = req.body
-  if not query or query == "" then query = req.url:match("%?(.*)$") or "" end
+--- A query string or form body with what could authenticate a request masked: the
+--- `Signature` and `SecurityToken` values as `****`, the `AccessKeyId` shortened (log.mask).
+---@param query string "k=v&k2=v2", as sent (percent-encoded)
+---@return string masked
+function M.mask_query(query)
   local out = {}
   for pair in query:gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
@@ -43,6 +44,37 @@ local function sent_params(req)
     out[#out + 1] = k .. "=" .. v
   end
   return table.concat(out, "&")
+end
+
+--- A copy of a signed request (client:prepare) that can be shown: the query and form body
+--- masked as by mask_query, the v3 Authorization header's Credential shortened and its
+--- Signature masked, the x-acs-security-token header masked.
+---@param req ecs.PreparedRequest
+---@return ecs.PreparedRequest masked
+function M.mask_request(req)
+  local base, query = req.url:match("^([^?]*)%?(.*)$")
+  local headers = {}
+  for name, value in pairs(req.headers or {}) do
+    local lower = name:lower()
+    if lower == "x-acs-security-token" then
+      value = "****"
+    elseif lower == "authorization" then
+      value = value:gsub("Credential=([^,%s]+)", function(id) return "Credential=" .. M.mask(id) end)
+        :gsub("Signature=[^,%s]+", "Signature=****")
+    end
+    headers[name] = value
+  end
+  local body = req.body
+  if body and body ~= "" then body = M.mask_query(body) end
+  return { method = req.method, url = base and (base .. "?" .. M.mask_query(query)) or req.url,
+    headers = headers, body = body }
+end
+
+-- The parameters of a signed request, with the signature and token masked.
+local function sent_params(req)
+  local query = req.body
+  if not query or query == "" then query = req.url:match("%?(.*)$") or "" end
+  return M.mask_query(query)
 end
 
 M.BODY_BYTES = 8192 -- of a reply, shown at level 2

@@ -110,9 +110,7 @@ local function attempts(client, keyring, action, params, settings, idempotent, d
   if not first then return nil, first_err end
   local limiter = limiter_for(client, keyring, action)
   local hook = settings.on_response
-  local task = scheduler.current()
   local transport = scheduler.transport()
-  local function on_done(response) scheduler.wake(task, response) end
   local attempt, last_err, forced = 0, nil, false
   while true do
     local reserved = send_time(limiter, deadline)
@@ -138,8 +136,7 @@ local function attempts(client, keyring, action, params, settings, idempotent, d
     attempt = attempt + 1
     req.timeout, req.connect_timeout = timeout, settings.connect_timeout
     req.ca_file, req.verify_tls = settings.ca_file, settings.verify_tls
-    transport:submit(req, on_done)
-    local response = scheduler.suspend()
+    local response = transport:request(req)
 
     local result, err = decode(action, params, response, response.error_code and {
       hostname = client.hostname, address = client.address, timeout = timeout,

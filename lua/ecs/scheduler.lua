@@ -60,7 +60,12 @@ end
 -- helper: a call at the depth of the yield keeps every waiting coroutine's
 -- stack within its first allocation (a deeper one doubles it: 10,000 queued
 -- calls took 12 MB more).
-local isyieldable = coroutine.isyieldable
+-- nginx's coroutine API has no isyieldable: there every task runs where it can yield (the
+-- runtime checks the phase).
+local isyieldable = coroutine.isyieldable or function() return true end
+--- Whether the running code can yield (false inside a metamethod or a C callback).
+---@type fun(): boolean
+M.isyieldable = isyieldable
 local CANNOT_WAIT = "ecs: cannot wait here (inside a metamethod such as __gc, or a C callback "
   .. "such as string.gsub's or table.sort's); wait from the task's own code"
 
@@ -94,19 +99,24 @@ function M.suspend_for(seconds)
   return value
 end
 
-local function finish(task, ok, ...)
+-- Records a task's outcome and wakes the tasks waiting for it.
+local function settle(task, ok, ...)
   task.done = true
   task.ok = ok
   task.results = pack(...)
-  local ctx = task.ctx
-  ctx.live = ctx.live - 1
-  task_of[task.co] = nil
-  task.co = nil
   for _, waiter in ipairs(task.waiters) do
     task.observed = true
     M.wake(waiter)
   end
   task.waiters = nil
+end
+
+local function finish(task, ok, ...)
+  settle(task, ok, ...)
+  local ctx = task.ctx
+  ctx.live = ctx.live - 1
+  task_of[task.co] = nil
+  task.co = nil
   if not ok then ctx.failed[#ctx.failed + 1] = task end
 end
 
@@ -167,7 +177,7 @@ end
 ---@return any ... the task's results, or nil and its error message
 function Task:wait()
   if not self.done then
-    local me = current()
+    local me = M.current()
     if not me then error("task:wait: only inside ecs.run, or after it returned", 2) end
     if me == self then error("task:wait: a task cannot wait for itself", 2) end
     self.waiters[#self.waiters + 1] = me
@@ -211,7 +221,7 @@ function Semaphore:wait(timeout)
     return true
   end
   if timeout and timeout <= 0 then return false end
-  local task = current()
+  local task = M.current()
   if not task then error("ecs: semaphore:wait outside a task", 2) end
   if not isyieldable() then error(CANNOT_WAIT, 2) end -- before it queues
   self.tail = self.tail + 1
@@ -332,5 +342,10 @@ function M.run(fn, ...)
   end
   return unpack(main.results, 1, main.results.n)
 end
+
+-- Inside nginx the host runs the tasks: light threads, cosockets and ngx.sleep replace this
+-- module's loop (transport/cosocket.lua installs them; libcurl is never loaded there).
+local host = require("ecs.transport").host()
+if host then host.install(M, { Task = Task, settle = settle, CANNOT_WAIT = CANNOT_WAIT }) end
 
 return M

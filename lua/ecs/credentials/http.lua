@@ -56,14 +56,13 @@ end
 ---@return ecs.Error|nil err
 function M.request(req, action)
   local task = scheduler.current()
-  if not task or not coroutine.isyieldable() then
+  if not task or not scheduler.isyieldable() then
     error("credentials: a fetch must run inside a task, where it can wait", 2)
   end
   local headers = req.headers or {}
   if not headers["user-agent"] then headers["user-agent"] = M.USER_AGENT end
   req.headers = headers
-  scheduler.transport():submit(req, function(response) scheduler.wake(task, response) end)
-  local response = scheduler.suspend()
+  local response = scheduler.transport():request(req)
   if response.error_code then
     local parts = M.parse_url(req.url) or { hostname = req.url, address = req.url }
     return nil, errors.transport(action, response, {

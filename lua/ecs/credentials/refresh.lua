@@ -12,6 +12,7 @@
 local core = require "ecs.core"
 local errors = require "ecs.errors"
 local scheduler = require "ecs.scheduler"
+local json = require("cjson.safe").new()
 
 local M = {}
 
@@ -107,7 +108,7 @@ end
 
 -- Whether the running code may wait (fetch): inside a task, where it can yield.
 local function can_wait()
-  return scheduler.current() ~= nil and coroutine.isyieldable()
+  return scheduler.current() ~= nil and scheduler.isyieldable()
 end
 
 local function usable(st, now)
@@ -192,15 +193,106 @@ local function fetch_tries(provider, tries)
   end
 end
 
+-- ---- one fetch for all the processes of a host runtime (nginx workers) ----
+
+--- Seconds a worker's fetch may hold the shared lock; seconds between looks while another
+--- worker fetches.
+M.SHARED_LOCK_TTL = 60
+M.SHARED_POLL = 0.05
+-- What a shared fetch returns when another worker fetches and this one's credentials are
+-- still good: nothing changes, the next get() looks again.
+local ANOTHER_FETCHES = {}
+
+-- The shared dict when the host runtime has one (nginx: lua_shared_dict ecs), else nil.
+local shared_dict
+do
+  local host = require("ecs.transport").host()
+  if host then shared_dict = function() return host.shared_dict("credentials") end end
+end
+
+-- A provider's name in the shared dict: its configuration (scalar fields: role, endpoint,
+-- session name, ...), hashed, so that equal providers of different workers meet.
+local function shared_name(provider)
+  local name = provider.shared_name
+  if name then return name end
+  local fields = {}
+  for k, v in pairs(provider) do
+    local t = type(v)
+    if type(k) == "string" and (t == "string" or t == "number" or t == "boolean") then
+      fields[#fields + 1] = k .. "=" .. tostring(v)
+    end
+  end
+  table.sort(fields)
+  name = "ecs:cred:" .. core.digest("sha256", table.concat(fields, "\0"))
+  provider.shared_name = name
+  return name
+end
+
+local function same(a, b)
+  return a.access_key_id == b.access_key_id and a.security_token == b.security_token
+    and a.access_key_secret == b.access_key_secret
+end
+
+-- Credentials another worker published, when they differ from what this one holds.
+local function published(dict, name, st)
+  local text = dict:get(name)
+  local fields = text and json.decode(text)
+  if type(fields) ~= "table" or type(fields.access_key_id) ~= "string" then return nil end
+  if st.credentials and same(fields, st.credentials) then return nil end
+  return fields
+end
+
+-- The fetch of one worker for all: take what another published; else fetch under the shared
+-- lock and publish; else (another worker fetches) go on with good credentials, or wait for its.
+local function fetch_shared(provider, tries, st, dict)
+  local name = shared_name(provider)
+  local lock = name .. ":lock"
+  local waited = 0
+  while true do
+    local fields = published(dict, name, st)
+    if fields then return fields end
+    if dict:add(lock, true, M.SHARED_LOCK_TTL) then
+      fields = published(dict, name, st) -- published between the look and the lock
+      local err
+      if not fields then
+        local ok
+        ok, fields, err = pcall(fetch_tries, provider, tries)
+        if not ok then dict:delete(lock); error(fields, 0) end
+        if fields then
+          local ttl = fields.expiration and math.max(fields.expiration - provider.clock(), 1) or 0
+          dict:set(name, json.encode {
+            access_key_id = fields.access_key_id, access_key_secret = fields.access_key_secret,
+            security_token = fields.security_token, expiration = fields.expiration,
+          }, ttl)
+        end
+      end
+      dict:delete(lock)
+      return fields, err
+    end
+    if usable(st, provider.clock()) then return ANOTHER_FETCHES end
+    if waited >= M.SHARED_LOCK_TTL then return fetch_tries(provider, tries) end
+    scheduler.sleep(M.SHARED_POLL)
+    waited = waited + M.SHARED_POLL
+  end
+end
+
+local function fetch(provider, tries, st)
+  local dict = shared_dict and shared_dict()
+  if dict then return fetch_shared(provider, tries, st, dict) end
+  return fetch_tries(provider, tries)
+end
+
 -- The one fetch in flight: the running task fetches, tasks that need credentials meanwhile wait
 -- (see wait_flight); the state holds the outcome.
 local function flight(provider, st, tries)
   st.fetching, st.waiters = true, {}
-  local ok, fields, err = pcall(fetch_tries, provider, tries)
+  local ok, fields, err = pcall(fetch, provider, tries, st)
   local waiters = st.waiters
   st.fetching, st.waiters = false, nil
   local now = provider.clock()
-  if ok and fields then
+  if fields == ANOTHER_FETCHES then
+    st.retry_at = now + M.SHARED_POLL
+  elseif ok and fields then
     accept(st, fields, now)
     st.failures, st.retry_at, st.last_err = 0, nil, nil
   else

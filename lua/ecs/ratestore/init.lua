@@ -20,9 +20,19 @@ function M.resolve(option, getenv)
   return M.default()
 end
 
---- The store clients share when given none: this process's.
+local shared_store
+
+--- The store clients share when given none: inside nginx with `lua_shared_dict ecs`, the one of
+--- all its workers; else this process's.
 ---@return table store
 function M.default()
+  if shared_store then return shared_store end
+  local host = require("ecs.transport").host()
+  local dict = host and host.shared_dict("rate limits")
+  if dict then
+    shared_store = require("ecs.ratestore.shdict").new(dict)
+    return shared_store
+  end
   return require("ecs.ratestore.local").shared
 end
 

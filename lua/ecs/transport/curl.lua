@@ -1,6 +1,8 @@
 -- The libcurl transport: the scheduler's view of the ecs.loop event loop.
 -- The transport interface (what the scheduler and the request pipeline ask of
 -- any transport; nothing above it names libcurl):
+--   request(request) -> response: sends and waits, yielding the running task (what the
+--                             request pipeline and the credential fetches use)
 --   submit(request, on_done)  request = { method, url, headers, body,
 --                             timeout, connect_timeout, ca_file, verify_tls };
 --                             on_done(response) once, with { status, head (the
@@ -11,6 +13,7 @@
 --   tcp() -> a stream socket with ngx.socket.tcp's interface (for other services: Redis),
 --   and optionally trim() (give back memory after a burst)
 local loop_module = require "ecs.loop"
+local scheduler = require "ecs.scheduler"
 
 local M = {}
 --- The scheduler's view of an event loop (this one runs libcurl's).
@@ -34,6 +37,21 @@ function Transport:submit(request, on_done)
   local id = self.loop:submit(request, request)
   self.callbacks[id] = on_done
   return id
+end
+
+--- Sends a request and waits for its response, suspending the running task (the loop runs the
+--- other tasks meanwhile); the response has either shape that submit describes.
+---@param request table as for submit
+---@return table response
+function Transport:request(request)
+  local task = scheduler.current()
+  local deliver = task.deliver
+  if not deliver then
+    deliver = function(response) scheduler.wake(task, response) end
+    task.deliver = deliver
+  end
+  self:submit(request, deliver)
+  return scheduler.suspend()
 end
 
 --- Calls on_fire, from run_once, after the given seconds.
