@@ -19,7 +19,7 @@ log=$(mktemp)
 "$LUA" /usr/bin/busted -o plainTerminal "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # busted: "N successes / N failures / N errors / N pending : T seconds"
-line=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -n 1)
+line=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -n 1)
 rm -f "$log"
 if [ -z "$line" ]; then
   echo "0 passed, 1 failed"

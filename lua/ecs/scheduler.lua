@@ -64,8 +64,8 @@ end
 -- runtime checks the phase).
 local isyieldable = coroutine.isyieldable or function() return true end
 --- Whether the running code can yield (false inside a metamethod or a C callback).
----@type fun(): boolean
-M.isyieldable = isyieldable
+---@return boolean
+function M.isyieldable() return isyieldable() end
 local CANNOT_WAIT = "ecs: cannot wait here (inside a metamethod such as __gc, or a C callback "
   .. "such as string.gsub's or table.sort's); wait from the task's own code"
 

@@ -43,8 +43,9 @@ end
 
 --- Starts nginx. opts: workers (default 1), main (main-context lines: env ...), http (http-level
 --- lines), server (the locations), shared_dict (false: no lua_shared_dict ecs), lua_path (more
---- package.path entries). Returns { url, port, prefix, stop(), log() }.
----@param opts {workers?: integer, main?: string, http?: string, server?: string, shared_dict?: boolean, lua_path?: string}
+--- package.path entries), env (environment variables of nginx; `env` directives pass them on).
+--- Returns { url, port, prefix, stop(), log(), get(path) }.
+---@param opts {workers?: integer, main?: string, http?: string, server?: string, shared_dict?: boolean, lua_path?: string, env?: table<string, string>}
 ---@return table server
 function M.start(opts)
   local moddir = module_dir()
@@ -66,8 +67,8 @@ function M.start(opts)
     "http { access_log off; default_type text/plain;",
     "  client_body_temp_path " .. prefix .. "; proxy_temp_path " .. prefix .. ";",
     "  fastcgi_temp_path " .. prefix .. "; uwsgi_temp_path " .. prefix .. "; scgi_temp_path " .. prefix .. ";",
-    ("  lua_package_path '%s%s/lua/?.lua;%s/lua/?/init.lua;%s/examples/openresty/?.lua;/usr/share/lua/5.1/?.lua;;';")
-      :format(opts.lua_path or "", root, root, root),
+    ("  lua_package_path '%s%s/lua/?.lua;%s/lua/?/init.lua;%s/examples/openresty/?.lua;%s/spec/support/openresty/?.lua;/usr/share/lua/5.1/?.lua;;';")
+      :format(opts.lua_path or "", root, root, root, root),
     ("  lua_package_cpath '%s/build-luajit/?.so;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;';"):format(root),
     opts.shared_dict == false and "" or "  lua_shared_dict ecs 10m;",
     "  keepalive_requests 100000;",
@@ -79,7 +80,9 @@ function M.start(opts)
   local f = assert(io.open(prefix .. "/nginx.conf", "w"))
   f:write(conf)
   f:close()
-  local out, rc = sh("nginx -p " .. shq(prefix) .. " -c " .. shq(prefix .. "/nginx.conf")
+  local env = ""
+  for k, v in pairs(opts.env or {}) do env = env .. k .. "=" .. shq(v) .. " " end
+  local out, rc = sh(env .. "nginx -p " .. shq(prefix) .. " -c " .. shq(prefix .. "/nginx.conf")
     .. " -e " .. shq(prefix .. "/logs/error.log"))
   assert(rc == 0, "nginx did not start: " .. out .. "\n" .. conf)
   local server = { url = "http://127.0.0.1:" .. port, port = port, prefix = prefix, conf = conf }

@@ -7,7 +7,6 @@ local core = require "ecs.core"
 local http = require "ecs.transport.http"
 
 local ngx = ngx
-local semaphore = require "ngx.semaphore"
 
 local M = {}
 
@@ -29,7 +28,6 @@ local function phase_error(what, level)
     .. "run it from a request handler (rewrite, access, content) or a timer: "
     .. "ngx.timer.at(0, function() ... end)"):format(what, ngx.get_phase()), level + 1)
 end
-M.phase_error = phase_error
 
 local warned_no_dict = {}
 --- The shared dict all workers keep lua-ecs state in (`lua_shared_dict ecs`), or nil (logged
@@ -135,10 +133,14 @@ local function exchange(origin, target, req, started, ends, fresh)
         return nil, failure(started, "Transport.Timeout", terr, false, true, true)
       end
       local hint
-      if tostring(terr):find("verify", 1, true) then
+      terr = tostring(terr)
+      if terr:find("host mismatch", 1, true) then
+        hint = "the certificate does not name " .. origin.hostname
+          .. " (nginx compares host names only, also for an address)"
+      elseif terr:find("certificate", 1, true) or terr:find("verify", 1, true) then
         hint = "the server's certificate is not trusted: nginx verifies it against lua_ssl_trusted_certificate"
       end
-      return nil, failure(started, "Transport.TLS", tostring(terr), false, true, true, hint)
+      return nil, failure(started, "Transport.TLS", terr, false, true, true, hint)
     end
     if type(session) == "userdata" or type(session) == "cdata" then sessions[pool] = session end
   end
@@ -235,6 +237,7 @@ end
 ---@param internals {Task: table, settle: function, CANNOT_WAIT: string}
 ---@return nil
 function M.install(S, internals)
+  local semaphore = require "ngx.semaphore"
   local Task, settle = internals.Task, internals.settle
   local unpack = table.unpack or unpack
   local isyieldable = S.isyieldable
