@@ -1,7 +1,7 @@
 -- Throughput: CALLS DescribeRegions calls from CONC coroutines (tasks) of one
 -- client, against the emulator. Every call is a fresh signature (new nonce,
 -- timestamp), a request over a kept-alive connection, and a decoded JSON reply.
---   lua5.4 bench/throughput.lua ENDPOINT v1|v3 [CALLS=20000] [CONC=64] [WARMUP=CONC*4]
+--   lua5.4 bench/throughput.lua ENDPOINT v1|v3 [CALLS=20000] [CONC=64] [WARMUP=CONC*4] [NAME]
 local common = require "bench.common"
 local ecs = common.ecs
 
@@ -44,7 +44,7 @@ collectgarbage("collect")
 local t0, c0 = common.now(), os.clock()
 local ok, failed, first_err = load(calls)
 local wall, cpu = common.now() - t0, os.clock() - c0
-common.result("lua-ecs-" .. version, {
+common.result(arg[6] or ("lua-ecs-" .. version), {
   calls = calls, ok = ok, failures = failed, seconds = wall,
   rate = calls / wall, cpu_seconds = cpu, cpu_us_per_call = cpu / calls * 1e6,
 })

@@ -24,6 +24,8 @@ local PROBE_LOCATIONS = [[
     location = /counts { content_by_lua_block { require("probe").counts() } }
     location = /job { content_by_lua_block { require("probe").job() } }
     location = /ping { content_by_lua_block { ngx.say("pong") } }
+    location = /abandon { content_by_lua_block { require("probe").abandon() } }
+    location = /after_abandon { content_by_lua_block { require("probe").after_abandon() } }
 ]]
 
 -- GETs sent at once from this process (lua-ecs's own curl transport); the responses in order.
@@ -158,6 +160,15 @@ describe("OpenResty: lua-ecs in one nginx worker", function()
       assert.are.equal(200, answers[i].status)
       assert.is_true(answers[i].latency >= 1.9, ("request %d took %.3f s"):format(i, answers[i].latency))
     end
+  end)
+
+  it("gives back the concurrency slot of a call whose request ended (ngx.exit) mid-call", function()
+    assert.are.equal(200, (E.control("POST", "faults",
+      { action = "DescribeInstances", kind = "slow", delay_ms = 3000, count = 1 })))
+    assert.are.equal("abandoned\n", get(server.url .. "/abandon").body)
+    local res = get_json(server.url .. "/after_abandon")
+    E.control("DELETE", "faults")
+    assert.is_true(res.ok, res.message)
   end)
 
   it("keeps connections alive: later requests reuse the first one", function()

@@ -203,7 +203,11 @@ function M.call(client, keyring, action, params, settings, idempotent)
     return nil, deadline_error(action, settings, nil, 0,
       ("a concurrency slot (max_concurrency %d)"):format(client.max_concurrency))
   end
+  -- Where the host can end a task from outside (nginx ends a request's light threads), the slot
+  -- comes back when the task is gone, not only here.
+  local guard = scheduler.guard(client.slots)
   local ok, result, err = pcall(attempts, client, keyring, action, params, settings, idempotent, deadline)
+  if guard then guard.held = false end
   client.slots:post()
   if not ok then error(result, 0) end
   return result, err

@@ -250,6 +250,15 @@ function Semaphore:post()
   self.count = self.count + 1
 end
 
+--- Guards a unit of `semaphore` the running task holds, for a host that can end tasks from
+--- outside: returns nil here (a task of ecs.run always runs to its end); under nginx a guard
+--- whose `held` is still true when the task is gone gives the unit back.
+---@param semaphore ecs.Semaphore
+---@return {held: boolean}|nil guard
+function M.guard(semaphore) -- luacheck: ignore semaphore
+  return nil
+end
+
 --- The transport of the running task's run.
 ---@return ecs.Transport|nil transport nil outside every task
 function M.transport()

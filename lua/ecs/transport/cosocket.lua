@@ -147,8 +147,7 @@ local function exchange(origin, target, req, started, ends, fresh)
   local headers = req.headers
   local bytes = http.request_bytes(req.method or "GET", target, headers and headers.host or origin.host,
     headers, req.body)
-  sock:settimeout(ms_left(ends))
-  local sent, serr = sock:send(bytes)
+  local sent, serr = sock:send(bytes) -- within the send timeout set at connect
   if not sent then
     sock:close()
     if serr == "timeout" then
@@ -331,6 +330,21 @@ function M.install(S, internals)
     if type(fn) ~= "function" then error("ecs.run: expected a function", 2) end
     if not COSOCKET_PHASES[ngx.get_phase()] then phase_error("ecs.run", 2) end
     return fn(...)
+  end
+
+  -- A request that ends (ngx.exit, a client abort) kills its light threads where they wait:
+  -- the guard, unreachable then, gives the unit back when it is collected.
+  S.guard = function(sem)
+    local guard = { held = true }
+    local proxy = newproxy(true)
+    getmetatable(proxy).__gc = function()
+      if guard.held then
+        guard.held = false
+        sem:post()
+      end
+    end
+    guard.proxy = proxy
+    return guard
   end
 
   S.transport = function()

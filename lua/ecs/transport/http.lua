@@ -62,27 +62,37 @@ local function read_head(sock)
   return concat(parts)
 end
 
--- The fields the transport needs from a header block: status, and the framing headers.
+-- The fields the transport needs from a header block: status, and the framing headers. Every
+-- line must be a header (a name and a colon); only the three framing headers are read.
 local function parse_head(block)
-  local major, minor, status = block:match("^HTTP/(%d)%.(%d) (%d%d%d)[^\r\n]*")
+  local major, minor, status = block:match("^HTTP/(%d)%.(%d) (%d%d%d)")
   if not status then return nil end
   local info = { status = tonumber(status), http10 = major == "1" and minor == "0" }
   for line in block:gmatch("\r\n([^\r\n]*)") do
-    local name, value = line:match("^([!#$%%&'*+.^_`|~%w-]+):[ \t]*(.-)[ \t]*$")
-    if not name then return nil end
-    name = name:lower()
-    if name == "content-length" then
-      if not value:match("^%d+$") or (info.length and info.length ~= tonumber(value)) then return nil end
-      info.length = tonumber(value)
-    elseif name == "transfer-encoding" then
-      local coding = value:lower()
-      info.chunked = coding:match("chunked%s*$") ~= nil
-      if not info.chunked then info.unknown_coding = true end
-    elseif name == "connection" then
-      local v = value:lower()
-      if v:find("close", 1, true) then info.close = true end
-      if v:find("keep-alive", 1, true) then info.keep_alive = true end
+    local colon = line:find(":", 1, true)
+    if not colon or colon == 1 or line:find("^[ \t]") or line:sub(1, colon - 1):find("[^!#$%%&'*+.^_`|~%w-]") then
+      return nil
     end
+  end
+  local lower = block:lower()
+  local at = 1
+  while true do
+    local value
+    at, value = select(2, lower:find("\r\ncontent%-length:[ \t]*([^\r\n]*)", at))
+    if not at then break end
+    value = value:match("^(%d+)[ \t]*$")
+    if not value or (info.length and info.length ~= tonumber(value)) then return nil end
+    info.length = tonumber(value)
+  end
+  local coding = lower:match("\r\ntransfer%-encoding:[ \t]*([^\r\n]*)")
+  if coding then
+    info.chunked = coding:match("chunked[ \t]*$") ~= nil
+    if not info.chunked then info.unknown_coding = true end
+  end
+  local connection = lower:match("\r\nconnection:[ \t]*([^\r\n]*)")
+  if connection then
+    if connection:find("close", 1, true) then info.close = true end
+    if connection:find("keep-alive", 1, true) then info.keep_alive = true end
   end
   return info
 end

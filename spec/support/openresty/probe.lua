@@ -102,6 +102,33 @@ function P.hostile()
   ngx.exit(444)
 end
 
+-- One client with a single concurrency slot, kept by the worker across requests.
+local single_slot
+local function single_slot_client()
+  single_slot = single_slot or ecs.client { region = "cn-hangzhou", endpoint = ENDPOINT,
+    access_key_id = "testid", access_key_secret = "testsecret", max_concurrency = 1 }
+  return single_slot
+end
+
+--- GET /abandon: starts a call in a light thread, then ends the request at once (nginx kills
+--- the thread while it holds the client's only slot).
+function P.abandon()
+  local client = single_slot_client()
+  ngx.thread.spawn(function() client:DescribeInstances {} end)
+  ngx.sleep(0.1) -- the call holds the slot and waits for its reply
+  ngx.say("abandoned")
+  ngx.exit(200)
+end
+
+--- GET /after_abandon: a call on the same client once garbage is collected.
+function P.after_abandon()
+  collectgarbage("collect")
+  collectgarbage("collect")
+  local res, err = single_slot_client():DescribeRegions({}, { deadline = 2 })
+  if not res then return json_reply(err_table(err)) end
+  json_reply { ok = true }
+end
+
 --- Tries a call and records the error under the running phase's name (for the phase specs).
 ---@param dict_key string
 function P.try_call(dict_key)
