@@ -49,9 +49,27 @@ local function get(url)
   return get_all({ url })[1]
 end
 
+-- The nginx servers of the running block, for their Lua errors in failure messages.
+local live = {}
+local function start(opts)
+  local server = nginx.start(opts)
+  live[#live + 1] = server
+  return server
+end
+
+local function lua_errors()
+  local out = {}
+  for _, server in ipairs(live) do
+    for line in server.log():gmatch("[^\n]+") do
+      if line:find("[error]", 1, true) and line:find("lua", 1, true) then out[#out + 1] = line end
+    end
+  end
+  return table.concat(out, "\n")
+end
+
 local function get_json(url)
   local r = get(url)
-  assert(r.status == 200, "GET " .. url .. ": " .. tostring(r.status or r.error))
+  assert(r.status == 200, "GET " .. url .. ": " .. tostring(r.status or r.error) .. "\n" .. lua_errors())
   return cjson.decode(r.body), r
 end
 
@@ -80,7 +98,7 @@ describe("OpenResty: lua-ecs in one nginx worker", function()
   local server
   setup(function()
     E.reset { speed = 0 }
-    server = nginx.start {
+    server = start {
       env = ENV, main = MAIN,
       http = [[
   lua_shared_dict gateway_cache 1m;
@@ -252,9 +270,9 @@ describe("OpenResty: TLS on cosockets", function()
     tls_url = out:match("(https://[^\r\n]+)")
     tls_ca = out:match("ca_file=([^\r\n]+)")
     assert(tls_url and tls_ca, "TLS emulator did not start: " .. out)
-    trusting = nginx.start { env = ENV, main = MAIN, server = PROBE_LOCATIONS,
+    trusting = start { env = ENV, main = MAIN, server = PROBE_LOCATIONS,
       http = "  lua_ssl_trusted_certificate " .. tls_ca .. ";" }
-    plain = nginx.start { env = ENV, main = MAIN, server = PROBE_LOCATIONS, shared_dict = false }
+    plain = start { env = ENV, main = MAIN, server = PROBE_LOCATIONS, shared_dict = false }
   end)
   teardown(function()
     if trusting then trusting.stop() end
@@ -285,7 +303,7 @@ describe("OpenResty: two workers share state through lua_shared_dict ecs", funct
   local server
   setup(function()
     E.reset { speed = 0 }
-    server = nginx.start {
+    server = start {
       env = ENV, main = MAIN, workers = 2, server = PROBE_LOCATIONS,
       http = "  lua_shared_dict probe 1m;\n  init_worker_by_lua_block { require('probe').worker() }",
     }
