@@ -41,10 +41,17 @@ function P.call()
   local args = ngx.req.get_uri_args()
   local action = args.action or "DescribeRegions"
   args.action = nil
+  local attempts = {}
   local res, err = client_from_args(args):call(action, action == "DescribeRegions" and {} or
-    { RegionId = "cn-hangzhou" })
-  if not res then return json_reply(err_table(err)) end
-  json_reply { ok = true, request_id = res.RequestId }
+    { RegionId = "cn-hangzhou" }, { on_response = function(info)
+      attempts[#attempts + 1] = info.code or info.status
+    end })
+  if not res then
+    local out = err_table(err)
+    out.seen = attempts
+    return json_reply(out)
+  end
+  json_reply { ok = true, request_id = res.RequestId, seen = attempts }
 end
 
 --- GET /fetch?url=…[&timeout=s][&n=2]: raw requests through the cosocket transport.
