@@ -1,7 +1,7 @@
 -- HTTP/1.1 for the cosocket transport: the request's bytes, and the reply read from a socket
--- with ngx.socket.tcp's interface (receive(n), receiveuntil(pattern) with a size). Replies are
--- held to the limits of the curl transport: 64 KB of headers, 64 MB of body. Pure functions of
--- the socket, so the parsing is tested with scripted sockets, hostile replies included.
+-- with ngx.socket.tcp's interface (receiveany, receive(n)) through a small buffer, so that a
+-- reply that arrives whole costs one read. Replies are held to the limits of the curl transport:
+-- 64 KB of headers, 64 MB of body. spec/openresty_spec.lua feeds it hostile replies.
 local M = {}
 
 M.HEAD_LIMIT = 65536
@@ -13,6 +13,9 @@ M.MAX_INTERIM = 4
 
 local concat, tonumber = table.concat, tonumber
 local READ_SIZE = 8192
+
+-- Headers the transport writes itself.
+local FRAMING = { host = true, ["content-length"] = true, connection = true }
 
 --- The bytes of a request: the request line, Host, the given headers, Content-Length and body.
 --- Header values were checked for CR and LF by their makers (the signer, the transport).
@@ -26,8 +29,7 @@ function M.request_bytes(method, target, host, headers, body)
   local out, n = { method, " ", target, " HTTP/1.1\r\nHost: ", host, "\r\n" }, 6
   if headers then
     for name, value in pairs(headers) do
-      local lower = name:lower()
-      if lower ~= "host" and lower ~= "content-length" and lower ~= "connection" then
+      if not FRAMING[name] and not FRAMING[name:lower()] then
         out[n + 1], out[n + 2], out[n + 3], out[n + 4] = name, ": ", value, "\r\n"
         n = n + 4
       end
@@ -44,22 +46,82 @@ function M.request_bytes(method, target, host, headers, body)
   return concat(out)
 end
 
--- Reads the header block (up to the blank line) in bounded pieces: a reply that never ends its
--- headers costs at most HEAD_LIMIT bytes. Returns the block without the blank line.
-local function read_head(sock)
-  local reader = sock:receiveuntil("\r\n\r\n")
-  local parts, size = {}, 0
+-- A reader over the socket: what receiveany brought and is not consumed yet is kept in
+-- `buf` from `pos` on. Most replies arrive whole in the first read.
+local Reader = {}
+Reader.__index = Reader
+
+-- Reads what the socket has (at most READ_SIZE bytes) onto the buffer; nil and the socket's
+-- error when it has nothing more.
+function Reader:fill()
+  local data, err = self.sock:receiveany(READ_SIZE)
+  if not data then return nil, err end
+  local buf, pos = self.buf, self.pos
+  if pos > #buf then
+    self.buf = data
+  else
+    self.buf = buf:sub(pos) .. data
+  end
+  self.pos = 1
+  return true
+end
+
+-- Bytes up to `delimiter` (consumed with it), at most `limit` before it: nil and the
+-- socket's error, or "too_large" past the limit.
+function Reader:until_delimiter(delimiter, limit)
+  local from = self.pos
   while true do
-    local data, err, partial = reader(READ_SIZE)
-    if err then
-      return nil, err, (partial and partial ~= "") or size > 0
+    local at = self.buf:find(delimiter, from, true)
+    if at then
+      if at - self.pos > limit then return nil, "too_large" end
+      local text = self.buf:sub(self.pos, at - 1)
+      self.pos = at + #delimiter
+      return text
     end
-    if not data then break end -- the blank line was reached
+    local pending = #self.buf - self.pos + 1
+    if pending > limit then return nil, "too_large" end
+    local ok, err = self:fill()
+    if not ok then return nil, err end
+    -- fill moved the unread bytes to the front: a delimiter may straddle their old end
+    from = math.max(1, pending - #delimiter + 2)
+  end
+end
+
+-- Exactly n bytes: what the buffer holds, the rest read in one receive.
+function Reader:take(n)
+  local have = #self.buf - self.pos + 1
+  if have >= n then
+    local text = self.buf:sub(self.pos, self.pos + n - 1)
+    self.pos = self.pos + n
+    return text
+  end
+  local first = have > 0 and self.buf:sub(self.pos) or ""
+  self.buf, self.pos = "", 1
+  local rest, err = self.sock:receive(n - have)
+  if not rest then return nil, err end
+  return first .. rest
+end
+
+-- Everything until the server closes the connection.
+function Reader:to_close()
+  local parts, size = {}, #self.buf - self.pos + 1
+  if size > 0 then parts[1] = self.buf:sub(self.pos) end
+  self.buf, self.pos = "", 1
+  while true do
+    local data, err = self.sock:receiveany(READ_SIZE)
+    if not data then
+      if err == "closed" then return concat(parts) end
+      return nil, err
+    end
     size = size + #data
-    if size > M.HEAD_LIMIT then return nil, "too_large", true end
+    if size > M.BODY_LIMIT then return nil, "too_large" end
     parts[#parts + 1] = data
   end
-  return concat(parts)
+end
+
+-- Whether any byte of a reply has come.
+function Reader:started()
+  return self.began or #self.buf > 0
 end
 
 -- The fields the transport needs from a header block: status, and the framing headers. Every
@@ -98,81 +160,54 @@ local function parse_head(block)
 end
 
 -- A fixed-length body.
-local function read_length(sock, length)
+local function read_length(reader, length)
   if length > M.BODY_LIMIT then return nil, "too_large" end
   if length == 0 then return "" end
-  local data, err = sock:receive(length)
-  if not data then return nil, err end
-  return data
+  return reader:take(length)
 end
 
-local function read_chunked(sock)
+local function read_chunked(reader)
   local parts, size = {}, 0
-  local line_reader = sock:receiveuntil("\r\n")
-  local function line()
-    local data, err = line_reader(M.CHUNK_LINE_LIMIT + 1)
-    if not data then return nil, err or "bad" end
-    -- the reader returns nil on the next call once the delimiter was reached
-    local rest = line_reader(1)
-    if rest ~= nil then return nil, "bad" end -- longer than the limit
-    return data
-  end
   while true do
-    local text, err = line()
-    if not text then return nil, err end
+    local text, err = reader:until_delimiter("\r\n", M.CHUNK_LINE_LIMIT)
+    if not text then return nil, err == "too_large" and "bad" or err end
     local hex = text:match("^%s*(%x+)%s*;?.*$")
     if not hex or #hex > 8 then return nil, "bad" end
     local n = tonumber(hex, 16)
     if n == 0 then
       -- trailers, up to the blank line
       for _ = 1, 64 do
-        local trailer, terr = line()
-        if not trailer then return nil, terr end
+        local trailer, terr = reader:until_delimiter("\r\n", M.CHUNK_LINE_LIMIT)
+        if not trailer then return nil, terr == "too_large" and "bad" or terr end
         if trailer == "" then return concat(parts) end
       end
       return nil, "bad"
     end
     size = size + n
     if size > M.BODY_LIMIT then return nil, "too_large" end
-    local data, rerr = sock:receive(n)
+    local data, rerr = reader:take(n + 2)
     if not data then return nil, rerr end
-    parts[#parts + 1] = data
-    local crlf, cerr = sock:receive(2)
-    if not crlf then return nil, cerr end
-    if crlf ~= "\r\n" then return nil, "bad" end
-  end
-end
-
--- A body that ends when the server closes the connection.
-local function read_to_close(sock)
-  local parts, size = {}, 0
-  while true do
-    local data, err, partial = sock:receive(READ_SIZE)
-    data = data or partial
-    if data and data ~= "" then
-      size = size + #data
-      if size > M.BODY_LIMIT then return nil, "too_large" end
-      parts[#parts + 1] = data
-    end
-    if err == "closed" then return concat(parts) end
-    if err then return nil, err end
+    if data:sub(-2) ~= "\r\n" then return nil, "bad" end
+    parts[#parts + 1] = data:sub(1, -3)
   end
 end
 
 --- Reads one reply. Returns { status, head, body, keepalive } or nil, why, started: why is the
 --- socket's error ("timeout", "closed", ...), "bad" (not HTTP, or malformed framing) or
 --- "too_large" (over HEAD_LIMIT or BODY_LIMIT); started tells whether any byte of a reply came.
----@param sock table a connected socket (ngx.socket.tcp's interface)
+---@param sock table a connected socket (ngx.socket.tcp's interface: receiveany, receive)
 ---@param method string the request's method (a HEAD reply has no body)
 ---@return table|nil reply
 ---@return string|nil why
 ---@return boolean|nil started
 function M.read_response(sock, method)
+  local reader = setmetatable({ sock = sock, buf = "", pos = 1 }, Reader)
   local block, info
   for _ = 1, M.MAX_INTERIM + 1 do
-    local err, started
-    block, err, started = read_head(sock)
-    if not block then return nil, err, started end
+    local err
+    block, err = reader:until_delimiter("\r\n\r\n", M.HEAD_LIMIT)
+    if not block then return nil, err, reader:started() end
+    reader.began = true
     info = parse_head(block)
     if not info then return nil, "bad", true end
     if info.status >= 200 or info.status < 100 then break end
@@ -187,15 +222,17 @@ function M.read_response(sock, method)
   elseif info.unknown_coding then
     return nil, "bad", true
   elseif info.chunked then
-    body, err = read_chunked(sock)
+    body, err = read_chunked(reader)
   elseif info.length then
-    body, err = read_length(sock, info.length)
+    body, err = read_length(reader, info.length)
   else
-    body, err = read_to_close(sock)
+    body, err = reader:to_close()
     info.close = true
   end
   if not body then return nil, err == "closed" and "bad" or err, true end
+  -- Bytes beyond the reply: the connection is not in a state to reuse.
   local keepalive = not info.close and (not info.http10 or info.keep_alive == true)
+    and reader.pos > #reader.buf
   return { status = status, head = block .. "\r\n\r\n", body = body, keepalive = keepalive }
 end
 
