@@ -47,7 +47,7 @@ demo: build
 	@tools/with-emulator --speed 0.5 lua5.4 examples/fleet.lua
 
 # Benchmarks against the emulator; figures go to docs/BENCHMARKS.md by hand.
-bench: build build-asan
+bench: build build-luajit build-asan
 	@bench/run
 
 # The modules, the emulator (bin/ecs-emulator) and the editor annotations under PREFIX.
