@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "loop.h"
+#include "socket.h"
 #include "timers.h"
 #include "transfers.h"
 
@@ -27,6 +28,7 @@ typedef struct {
     lua_Integer next_id; /* of transfers and timers alike */
     ecs_transfers transfers;
     ecs_timers timers;
+    ecs_sockets sockets; /* streams of our own (socket.h), beside curl's */
     int closed;
     int global_init; /* this loop holds a curl_global_init reference */
     /* Interest registered in epoll per socket (0: not registered). A socket
@@ -240,7 +242,7 @@ static int loop_l_run_once(lua_State *L)
     double now = ecs_monotonic();
     /* wait < 0 means no deadline: sleep until a socket is ready. */
     double wait = max_wait < 0 ? -1.0 : max_wait;
-    if (lp->transfers.done != NULL)
+    if (lp->transfers.done != NULL || lp->sockets.ready_count > 0)
         wait = 0;
     if (lp->curl_due >= 0) {
         double d = lp->curl_due > now ? lp->curl_due - now : 0;
@@ -252,7 +254,7 @@ static int loop_l_run_once(lua_State *L)
         if (wait < 0 || d < wait)
             wait = d;
     }
-    if (wait < 0 && lp->transfers.active == 0)
+    if (wait < 0 && lp->transfers.active == 0 && lp->sockets.waiting == 0)
         wait = 0; /* nothing could ever wake us */
     if (wait > MAX_SECONDS)
         wait = MAX_SECONDS; /* wake up now and then rather than overflow epoll's int */
@@ -265,6 +267,11 @@ static int loop_l_run_once(lua_State *L)
     int running;
     for (int i = 0; i < n; i++) {
         int fd = events[i].data.fd;
+        ecs_socket *sock = ecs_sockets_find(&lp->sockets, fd);
+        if (sock) {
+            ecs_socket_event(&lp->sockets, sock, events[i].events);
+            continue;
+        }
         if (fd >= 0 && (size_t)fd < lp->fd_cap && (lp->fd_state[fd] & PARKED)) {
             /* The server closed an idle connection: stop watching it; curl
              * notices when it next tries the connection. */
@@ -291,6 +298,8 @@ static int loop_l_run_once(lua_State *L)
     int count = 0;
     while (ecs_transfers_push_done(L, &lp->transfers, now))
         lua_rawseti(L, -2, ++count);
+    while (ecs_sockets_push_ready(L, &lp->sockets))
+        lua_rawseti(L, -2, ++count);
     while (lp->timers.count > 0 && lp->timers.heap[0].due <= now) {
         ecs_timer tm = ecs_timers_pop(&lp->timers);
         push_timer_completion(L, tm.id);
@@ -315,12 +324,21 @@ static int loop_l_timer(lua_State *L)
     return 1;
 }
 
-/* loop:pending() -> transfers in flight + timers not yet fired */
+/* loop:pending() -> transfers in flight + timers not yet fired + socket waits */
 static int loop_l_pending(lua_State *L)
 {
     loop *lp = check_loop(L);
-    lua_pushinteger(L, (lua_Integer)lp->transfers.active + (lua_Integer)lp->timers.count);
+    lua_pushinteger(L, (lua_Integer)lp->transfers.active + (lua_Integer)lp->timers.count +
+                           (lua_Integer)lp->sockets.waiting);
     return 1;
+}
+
+/* loop:socket() -> a stream socket whose waits complete through run_once
+ * (socket.c); closed with the loop. */
+static int loop_l_socket(lua_State *L)
+{
+    loop *lp = check_loop(L);
+    return ecs_socket_new(L, &lp->sockets);
 }
 
 /* A share of DNS cache, TLS sessions and connections; 1 when set up. */
@@ -368,6 +386,7 @@ static void loop_close(loop *lp)
         return;
     lp->closed = 1;
     ecs_transfers_close(&lp->transfers, lp->multi);
+    ecs_sockets_close(&lp->sockets);
     if (lp->multi)
         curl_multi_cleanup(lp->multi);
     if (lp->share)
@@ -409,6 +428,7 @@ int ecs_l_loop_new(lua_State *L)
     memset(lp, 0, sizeof *lp);
     lp->epfd = -1;
     lp->curl_due = -1.0;
+    ecs_sockets_init(&lp->sockets, -1, &lp->next_id);
     lp->closed = 1; /* until fully set up, so __gc frees only what exists */
     ecs_setmetatable(L, ECS_LOOP_MT);
     /* libcurl counts these calls; each loop holds one until it closes. */
@@ -423,6 +443,7 @@ int ecs_l_loop_new(lua_State *L)
         loop_close(lp);
         return luaL_error(L, "loop: cannot create epoll, curl multi or share handle");
     }
+    lp->sockets.epfd = lp->epfd;
     lp->closed = 0;
     int ok = share_configure(lp->share) &&
              curl_multi_setopt(lp->multi, CURLMOPT_SOCKETFUNCTION, on_socket) == CURLM_OK &&
@@ -451,7 +472,7 @@ ECS_EXPORT int luaopen_ecs_loop(lua_State *L)
     static const luaL_Reg METHODS[] = {
         { "submit", loop_l_submit },   { "timer", loop_l_timer }, { "run_once", loop_l_run_once },
         { "pending", loop_l_pending }, { "now", ecs_l_now },      { "close", loop_l_close },
-        { "trim", loop_l_trim },
+        { "trim", loop_l_trim },       { "socket", loop_l_socket },
         { NULL, NULL },
     };
     static const luaL_Reg FUNCTIONS[] = {
@@ -460,6 +481,7 @@ ECS_EXPORT int luaopen_ecs_loop(lua_State *L)
         { NULL, NULL },
     };
     ecs_class(L, ECS_LOOP_MT, METHODS, loop_l_close, loop_l_tostring);
+    ecs_socket_register(L);
     lua_newtable(L);
     ecs_setfuncs(L, FUNCTIONS);
     lua_pushstring(L, curl_version());
