@@ -9,7 +9,7 @@
 
 local ROOT = "lua/ecs"
 -- Hand-written modules today; a new one (or one gone) must be noticed here.
-local HAND_WRITTEN_COUNT = 28
+local HAND_WRITTEN_COUNT = 45
 
 local cwd = (os.getenv("PWD") or ""):gsub("/+$", "")
 

@@ -1,7 +1,8 @@
 -- Packaging: the rockspec builds with Debian's luarocks for Lua 5.4 and for Lua 5.1 (LuaJIT)
 -- without extra variables and leaves the source tree as it was; `make install LUA_FLAVOR=luajit`
 -- uses the LuaJIT/OpenResty paths; the installed ecs-emulator works from any directory and the
--- installed library calls it. Everything goes into temporary folders.
+-- installed library calls it; the installed lua-ecs command runs on its own installation's
+-- modules against the emulator. Everything goes into temporary folders.
 local E = require "support.emulator"
 
 local ROOT = E.ROOT
@@ -35,6 +36,52 @@ local function run_installed(lua, lmod, cmod, code)
   return sh_ok("cd / && env -u ECS_ENDPOINT LUA_PATH=" .. shq(path) .. " LUA_CPATH=" .. shq(cpath)
     .. " ALIBABA_CLOUD_ACCESS_KEY_ID=testid ALIBABA_CLOUD_ACCESS_KEY_SECRET=testsecret "
     .. lua .. " -e " .. shq(code))
+end
+
+-- The installed lua-ecs command, from another directory and with no Lua paths in its
+-- environment: its output, stderr and exit status.
+local function lua_ecs(bin, words)
+  local errfile = os.tmpname()
+  local out, rc = E.sh("cd / && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u ECS_ENDPOINT "
+    .. "ALIBABA_CLOUD_ACCESS_KEY_ID=testid ALIBABA_CLOUD_ACCESS_KEY_SECRET=testsecret "
+    .. shq(bin .. "/lua-ecs") .. " " .. words .. " 2>" .. shq(errfile))
+  local err = E.readfile(errfile) or ""
+  os.remove(errfile)
+  return out, err, rc
+end
+
+-- Prints the interpreter and where the modules came from, run by `lua-ecs run`.
+local WHERE = [[print(jit and "LuaJIT" or _VERSION, package.searchpath("ecs.cli", package.path),
+  package.searchpath("ecs.core", package.cpath))]]
+
+-- The installed command against the emulator at `url`: a reply, every page, help with the
+-- descriptions installed beside it, and the interpreter and modules of its installation.
+local function check_command(bin, url, lmod, cmod, interpreter)
+  local ep = "--endpoint " .. shq(url) .. " --region cn-hangzhou"
+  local out, err, rc = lua_ecs(bin, "DescribeRegions " .. ep .. " --output cols=RegionId,LocalName")
+  assert.are.equal(0, rc, err)
+  assert.matches("^RegionId +| LocalName\n", out)
+  assert.matches("\ncn%-hangzhou +| ", out)
+  out, err, rc = lua_ecs(bin, "DescribeZones " .. ep .. " --quiet")
+  assert.are.equal(0, rc, err)
+  assert.are.equal("", out)
+  out, err, rc = lua_ecs(bin, "DescribeInstances " .. ep .. " --PageSize 1 --pager mode=page")
+  assert.are.equal(0, rc, err)
+  assert.matches('"Instances": {', out, 1, true)
+  out, err, rc = lua_ecs(bin, "StopInstance " .. ep .. " --InstanceId i-missing")
+  assert.are.equal(1, rc, out)
+  assert.matches('"code": "InvalidInstanceId.NotFound"', err, 1, true)
+  out, err, rc = lua_ecs(bin, "help DescribeInstances")
+  assert.are.equal(0, rc, err)
+  assert.matches("--InstanceIds +list of strings %(JSON%) +The IDs of the instances%.", out)
+  local script = os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write(WHERE)
+  f:close()
+  out, err, rc = lua_ecs(bin, "run " .. shq(script))
+  os.remove(script)
+  assert.are.equal(0, rc, err)
+  assert.are.equal(("%s\t%s/ecs/cli/init.lua\t%s/ecs/core.so\n"):format(interpreter, lmod, cmod), out)
 end
 
 -- Calls DescribeRegions against ENDPOINT and prints where the modules came from.
@@ -86,6 +133,8 @@ describe("packaging", function()
       assert.are.equal("18", regions)
       assert.are.equal(cmod .. "/ecs/core.so", core_path)
       assert.are.equal(lmod .. "/ecs/init.lua", lua_path)
+      -- the rock's lua-ecs command (LuaJIT for the 5.1 rock: plain Lua 5.1 cannot yield in pcall)
+      check_command(tree .. "/bin", url, lmod, cmod, case.version == "5.1" and "LuaJIT" or "Lua 5.4")
     end)
   end
 
@@ -104,5 +153,10 @@ describe("packaging", function()
     local out = run_installed("luajit", luajit_prefix .. "/share/lua/5.1", luajit_prefix .. "/lib/lua/5.1",
       [[local ecs = require "ecs"; print(ecs.version, jit and "jit")]])
     assert.matches("jit", out)
+    -- bin/lua-ecs of each, against this run's emulator, by the interpreter of its flavour
+    check_command(lua54_prefix .. "/bin", E.endpoint, lua54_prefix .. "/share/lua/5.4",
+      lua54_prefix .. "/lib/lua/5.4", "Lua 5.4")
+    check_command(luajit_prefix .. "/bin", E.endpoint, luajit_prefix .. "/share/lua/5.1",
+      luajit_prefix .. "/lib/lua/5.1", "LuaJIT")
   end)
 end)

@@ -51,8 +51,10 @@ end
 local Reader = {}
 Reader.__index = Reader
 
--- Reads what the socket has (at most READ_SIZE bytes) onto the buffer; nil and the socket's
--- error when it has nothing more.
+--- Reads what the socket has (at most READ_SIZE bytes) onto the buffer; nil and the socket's
+--- error when it has nothing more.
+---@return boolean|nil ok
+---@return string|nil err
 function Reader:fill()
   local data, err = self.sock:receiveany(READ_SIZE)
   if not data then return nil, err end
@@ -66,8 +68,12 @@ function Reader:fill()
   return true
 end
 
--- Bytes up to `delimiter` (consumed with it), at most `limit` before it: nil and the
--- socket's error, or "too_large" past the limit.
+--- Bytes up to `delimiter` (consumed with it), at most `limit` before it: nil and the
+--- socket's error, or "too_large" past the limit.
+---@param delimiter string
+---@param limit integer
+---@return string|nil text
+---@return string|nil err
 function Reader:until_delimiter(delimiter, limit)
   local from = self.pos
   while true do
@@ -87,7 +93,10 @@ function Reader:until_delimiter(delimiter, limit)
   end
 end
 
--- Exactly n bytes: what the buffer holds, the rest read in one receive.
+--- Exactly n bytes: what the buffer holds, the rest read in one receive.
+---@param n integer
+---@return string|nil bytes
+---@return string|nil err
 function Reader:take(n)
   local have = #self.buf - self.pos + 1
   if have >= n then
@@ -102,7 +111,9 @@ function Reader:take(n)
   return first .. rest
 end
 
--- Everything until the server closes the connection.
+--- Everything until the server closes the connection (at most BODY_LIMIT bytes).
+---@return string|nil bytes
+---@return string|nil err
 function Reader:to_close()
   local parts, size = {}, #self.buf - self.pos + 1
   if size > 0 then parts[1] = self.buf:sub(self.pos) end
@@ -119,7 +130,8 @@ function Reader:to_close()
   end
 end
 
--- Whether any byte of a reply has come.
+--- Whether any byte of a reply has come.
+---@return boolean
 function Reader:started()
   return self.began or #self.buf > 0
 end
