@@ -61,7 +61,7 @@ local function lua_errors()
   local out = {}
   for _, server in ipairs(live) do
     for line in server.log():gmatch("[^\n]+") do
-      if line:find("[error]", 1, true) and line:find("lua", 1, true) then out[#out + 1] = line end
+      if line:find("[lua]", 1, true) or line:find("lua entry thread", 1, true) then out[#out + 1] = line end
     end
   end
   return table.concat(out, "\n")
@@ -367,5 +367,40 @@ describe("OpenResty: two workers share state through lua_shared_dict ecs", funct
     local most = math.ceil(seconds / 2.4)
     assert.is_true(fetches >= 2 and fetches <= most,
       ("%d AssumeRole requests in %d s"):format(fetches, seconds))
+  end)
+end)
+
+describe("OpenResty: several nginx share one quota through a Redis rate store (cosockets)", function()
+  local redis_support = require "support.redis"
+  local redis, box_a, box_b
+  setup(function()
+    redis = redis_support.start()
+    local env = { ECS_RATE_STORE = redis.url }
+    for k, v in pairs(ENV) do env[k] = v end
+    local opts = { env = env, main = MAIN .. " env ECS_RATE_STORE;", server = PROBE_LOCATIONS .. [[
+    location = /redis_throttle { content_by_lua_block { require("probe").redis_throttle() } }
+    location = /redis_acquire { content_by_lua_block { require("probe").redis_acquire() } }
+    location = /redis_call { content_by_lua_block { require("probe").redis_call() } }
+]] }
+    box_a = start(opts)
+    box_b = start(opts)
+  end)
+  teardown(function()
+    if box_a then box_a.stop() end
+    if box_b then box_b.stop() end
+    if redis then redis:stop() end
+  end)
+
+  it("calls with the limiter in Redis, set from ECS_RATE_STORE", function()
+    local res = get_json(box_a.url .. "/redis_call")
+    assert.is_true(res.ok, res.message)
+    assert.matches("ecs:rate:DescribeRegions:", redis:cli("--scan --pattern 'ecs:rate:*'"), 1, true)
+  end)
+
+  it("a throttle and its hint reported by one nginx hold the other back", function()
+    assert.are.equal(0, get_json(box_b.url .. "/redis_acquire").wait)
+    assert.is_true(get_json(box_a.url .. "/redis_throttle").ok)
+    local wait = get_json(box_b.url .. "/redis_acquire").wait
+    assert.is_true(wait > 1.5, ("box B waits %.3f s"):format(wait))
   end)
 end)

@@ -206,7 +206,7 @@ Store.__index = Store
 local Limiter = {}
 Limiter.__index = Limiter
 
-local isyieldable = coroutine.isyieldable
+local isyieldable = scheduler.isyieldable
 
 -- What a queued acquire is woken with to send the next batch itself.
 local FLUSH = setmetatable({}, { __tostring = function() return "FLUSH" end })

@@ -136,6 +136,34 @@ function P.after_abandon()
   json_reply { ok = true }
 end
 
+-- ---- the Redis rate store over cosockets (ECS_RATE_STORE names the Redis) ----
+
+local function redis_limiter()
+  local store = require("ecs.ratestore").resolve(os.getenv("ECS_RATE_STORE"))
+  return store:limiter("probe\0redis", { rate = 10, adaptive = true })
+end
+
+--- GET /redis_throttle: this box reports a throttle with a 2 s hint to the shared limiter.
+function P.redis_throttle()
+  redis_limiter():observe(require("ecs.core").now(), "throttled", 2)
+  ngx.sleep(0.2) -- the report goes out in a light thread of its own
+  json_reply { ok = true }
+end
+
+--- GET /redis_acquire: the wait this box gets from the shared limiter.
+function P.redis_acquire()
+  json_reply { wait = redis_limiter():acquire(require("ecs.core").now()) }
+end
+
+--- GET /redis_call: a call whose limiter lives in Redis.
+function P.redis_call()
+  local client = ecs.client { region = "cn-hangzhou", endpoint = ENDPOINT, access_key_id = "testid",
+    access_key_secret = "testsecret", rate_store = os.getenv("ECS_RATE_STORE") }
+  local res, err = client:DescribeRegions {}
+  if not res then return json_reply(err_table(err)) end
+  json_reply { ok = true }
+end
+
 --- Tries a call and records the error under the running phase's name (for the phase specs).
 ---@param dict_key string
 function P.try_call(dict_key)
