@@ -38,7 +38,7 @@ luajit: build-luajit
 	@LUA=luajit BUILD=build-luajit NO_EMULATOR=1 spec/run.sh --tags core $$(grep -l "#core" spec/*_spec.lua)
 
 # The whole suite with the module built under AddressSanitizer + UBSan.
-asan: build-asan
+asan: build-asan build-luajit
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  LUA=build-asan/asan-lua BUILD=build-asan spec/run.sh
 
