@@ -196,6 +196,23 @@ for _, kind in pairs(KINDS) do
   kind.fields = { [kind.ids] = true, RegionId = true, Status = true }
 end
 
+-- The kind of resource an action's Status describes.
+local KIND_OF_ACTION = {
+  DescribeInstances = "instances", DescribeInstanceStatus = "instances",
+  DescribeInstanceAttribute = "instances", DescribeDisks = "disks", DescribeSnapshots = "snapshots",
+  DescribeImages = "images",
+}
+
+--- The states from which a resource's Status never reaches `target`, for an action describing a
+--- kind of resource the waiters know (an empty table for another action or target).
+---@param action string
+---@param target string
+---@return table<string, boolean>
+function M.terminal_states(action, target)
+  local kind = KINDS[KIND_OF_ACTION[action]]
+  return kind and kind.terminal[target] or {}
+end
+
 -- Checks a named waiter's spec (known fields, a documented target state) and
 -- returns the target.
 local function check_spec(kind_name, kind, spec)

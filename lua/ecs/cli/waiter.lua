@@ -3,22 +3,11 @@
 -- `timeout`) until the value at the path is the wanted one; stops at once on a state from which
 -- it can never get there.
 local path = require "ecs.cli.path"
+local waiters = require "ecs.waiters"
 
 local M = {}
 
 M.DEFAULT_TIMEOUT = 600
-
--- The states from which a status never reaches the target, by the kind of resource an action
--- describes: the same facts as the named waiters' (ecs.waiters), for a `Status` path.
-M.TERMINAL = {
-  instance = { Running = { Stopping = true }, Stopped = { Starting = true } },
-  snapshot = { accomplished = { failed = true } },
-  image = { Available = { CreateFailed = true, UnAvailable = true, Deprecated = true } },
-}
-M.KIND = {
-  DescribeInstances = "instance", DescribeInstanceStatus = "instance", DescribeInstanceAttribute = "instance",
-  DescribeSnapshots = "snapshot", DescribeImages = "image",
-}
 
 local function seconds(fields, name, default)
   local raw = fields[name]
@@ -45,8 +34,7 @@ function M.spec(shape, fields)
   for value in (fields.fail or ""):gmatch("[^,]+") do fail[value] = true end
   -- a Status path of a kind the library knows: its terminal states too
   local last = steps[#steps]
-  local kind = last.key == "Status" and M.KIND[shape.name]
-  local terminal = kind and M.TERMINAL[kind][fields.to]
+  local terminal = last.key == "Status" and waiters.terminal_states(shape.name, fields.to)
   return {
     expr = fields.expr, steps = steps, to = fields.to, fail = fail, terminal = terminal or {},
     timeout = seconds(fields, "timeout", M.DEFAULT_TIMEOUT), interval = seconds(fields, "interval", nil),
