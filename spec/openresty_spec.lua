@@ -25,6 +25,8 @@ local PROBE_LOCATIONS = [[
     location = /job { content_by_lua_block { require("probe").job() } }
     location = /ping { content_by_lua_block { ngx.say("pong") } }
     location = /abandon { content_by_lua_block { require("probe").abandon() } }
+    location = /wake_race { content_by_lua_block { require("probe").wake_race() } }
+    location = /killed_fetch { content_by_lua_block { require("probe").killed_fetch() } }
     location = /after_abandon { content_by_lua_block { require("probe").after_abandon() } }
 ]]
 
@@ -197,6 +199,20 @@ describe("OpenResty: lua-ecs in one nginx worker", function()
     assert.is_true(res.ok, res.message)
   end)
 
+  it("a wake that comes as a wait times out is the waiter's, never lost to a later wait", function()
+    local r = get_json(server.url .. "/wake_race")
+    assert.is_true(r.woken)
+    assert.are.equal("the wake's value", r.first)
+    assert.are.equal("ecs.scheduler.TIMED_OUT", r.second)
+    assert.is_true(r.second_after >= 0.15, "the second wait returned after " .. r.second_after .. " s")
+  end)
+
+  it("a credentials fetch outlives the request that started it (nginx killed its thread)", function()
+    local r = get_json(server.url .. "/killed_fetch")
+    assert.is_true(r.ok, r.err)
+    assert.is_true(r.seconds < 1, "the next get took " .. r.seconds .. " s")
+  end)
+
   it("keeps connections alive: later requests reuse the first one", function()
     local out = get_json(server.url .. "/fetch?n=3&url=" .. server.url .. "/conn")
     assert.are.same({ "1", "2", "3" }, { out[1].body, out[2].body, out[3].body })
@@ -241,6 +257,11 @@ describe("OpenResty: lua-ecs in one nginx worker", function()
       end
       local t = fetch("silent", 0.5)
       assert.are.equal("Transport.Timeout", t.error_code)
+      -- a byte every 0.3 s: the attempt's timeout bounds the whole reply, not each read
+      local started = os.time()
+      local d = fetch("drip", 1)
+      assert.are.equal("Transport.Timeout", d.error_code)
+      assert.is_true(os.time() - started <= 3, "the drip took " .. (os.time() - started) .. " s")
     end)
   end)
 

@@ -259,6 +259,16 @@ function M.guard(semaphore) -- luacheck: ignore semaphore
   return nil
 end
 
+--- Runs fn() in a task of its own that nothing but its own end can stop (a task of the running
+--- run here; under nginx a timer, which no request's end can kill). False when it cannot.
+---@param fn fun()
+---@return boolean started
+function M.detach(fn)
+  if not M.current() then return false end
+  M.spawn(fn)
+  return true
+end
+
 --- The transport of the running task's run.
 ---@return ecs.Transport|nil transport nil outside every task
 function M.transport()

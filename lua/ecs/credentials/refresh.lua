@@ -282,11 +282,14 @@ local function fetch(provider, tries, st)
   return fetch_tries(provider, tries)
 end
 
--- The one fetch in flight: the running task fetches, tasks that need credentials meanwhile wait
--- (see wait_flight); the state holds the outcome.
-local function flight(provider, st, tries)
-  st.fetching, st.waiters = true, {}
-  local ok, fields, err = pcall(fetch, provider, tries, st)
+local function wait_flight(st)
+  local waiters = st.waiters
+  waiters[#waiters + 1] = scheduler.current()
+  scheduler.suspend()
+end
+
+-- Takes a fetch's outcome into the state and wakes the tasks waiting for it.
+local function settle_flight(provider, st, ok, fields, err)
   local waiters = st.waiters
   st.fetching, st.waiters = false, nil
   local now = provider.clock()
@@ -304,13 +307,25 @@ local function flight(provider, st, tries)
     st.last_err = M.failed(provider, cause or "the fetch gave no credentials", situation(st, now))
   end
   for i = 1, #waiters do scheduler.wake(waiters[i]) end
-  if not ok then error(fields, 0) end
 end
 
-local function wait_flight(st)
-  local waiters = st.waiters
-  waiters[#waiters + 1] = scheduler.current()
-  scheduler.suspend()
+-- The one fetch in flight, in a task of its own (detached: under nginx the end of the caller's
+-- request would otherwise kill a fetch half-way and leave every later caller waiting); the
+-- caller waits for it as the others do (see wait_flight). The state holds the outcome.
+local function flight(provider, st, tries)
+  st.fetching, st.waiters = true, {}
+  local raised
+  local function fetch_and_settle()
+    local ok, fields, err = pcall(fetch, provider, tries, st)
+    if not ok then raised = fields end
+    settle_flight(provider, st, ok, fields, err)
+  end
+  if scheduler.detach(fetch_and_settle) then
+    wait_flight(st)
+  else
+    fetch_and_settle()
+  end
+  if raised then error(raised, 0) end
 end
 
 --- The base of a fetching provider: get() and invalidate() around the provider's fetch().

@@ -63,13 +63,19 @@ local function split_url(url)
   if not scheme then return nil end
   local origin = origins[scheme .. host]
   if not origin then
+    local connect_to
     local hostname, port = host:match("^%[(.-)%]:?(%d*)$")
-    if not hostname then hostname, port = host:match("^([^:]+):?(%d*)$") end
-    if not hostname then return nil end
+    if hostname then
+      connect_to = "[" .. hostname .. "]" -- nginx takes an IPv6 address in brackets
+    else
+      hostname, port = host:match("^([^:]+):?(%d*)$")
+      if not hostname then return nil end
+      connect_to = hostname
+    end
     port = tonumber(port) or (scheme == "https" and 443 or 80)
     origin = {
-      scheme = scheme, hostname = hostname, port = port, host = host,
-      address = hostname .. ":" .. port, tls = scheme == "https",
+      scheme = scheme, hostname = hostname, port = port, host = host, connect_to = connect_to,
+      address = connect_to .. ":" .. port, tls = scheme == "https",
     }
     origins[scheme .. host] = origin
   end
@@ -121,7 +127,14 @@ local function exchange(origin, target, req, started, ends, fresh)
   local pool = origin.address .. (origin.tls and (":tls:" .. origin.hostname .. (verify and ":v" or ":nv")) or "")
   local connect_ms = math.min(ms_left(ends), math.floor((req.connect_timeout or 5) * 1000))
   sock:settimeouts(connect_ms < 1 and 1 or connect_ms, ms_left(ends), ms_left(ends))
-  local ok, err = sock:connect(origin.hostname, origin.port, fresh and nil or { pool = pool })
+  -- A fresh connection (after a pooled one went stale) is not pooled: nginx would park it in
+  -- its default pool, where an exchange of other settings could take it.
+  local ok, err
+  if fresh then
+    ok, err = sock:connect(origin.connect_to, origin.port)
+  else
+    ok, err = sock:connect(origin.connect_to, origin.port, { pool = pool })
+  end
   if not ok then return nil, connect_failure(started, err) end
   local reused = sock:getreusedtimes() > 0
   if origin.tls and not reused then
@@ -145,9 +158,10 @@ local function exchange(origin, target, req, started, ends, fresh)
     if type(session) == "userdata" or type(session) == "cdata" then sessions[pool] = session end
   end
   local headers = req.headers
-  local bytes = http.request_bytes(req.method or "GET", target, headers and headers.host or origin.host,
-    headers, req.body)
-  local sent, serr = sock:send(bytes) -- within the send timeout set at connect
+  local bytes = http.request_bytes(req.method or "GET", target,
+    headers and (headers.host or headers.Host) or origin.host, headers, req.body)
+  sock:settimeout(ms_left(ends))
+  local sent, serr = sock:send(bytes)
   if not sent then
     sock:close()
     if serr == "timeout" then
@@ -155,8 +169,7 @@ local function exchange(origin, target, req, started, ends, fresh)
     end
     return nil, failure(started, "Transport.Reset", serr, true, true, true), reused
   end
-  sock:settimeout(ms_left(ends))
-  local reply, why, begun = http.read_response(sock, req.method or "GET")
+  local reply, why, begun = http.read_response(sock, req.method or "GET", ends)
   if not reply then
     sock:close()
     if why == "timeout" then
@@ -170,7 +183,7 @@ local function exchange(origin, target, req, started, ends, fresh)
     end
     return nil, failure(started, "Transport.Reset", tostring(why), true, true, true), reused and not begun
   end
-  if reply.keepalive then
+  if reply.keepalive and not fresh then
     sock:setkeepalive(M.KEEPALIVE_IDLE, M.POOL_SIZE)
   else
     sock:close()
@@ -268,8 +281,13 @@ function M.install(S, internals)
     task.suspended = true
     local ok = sema:wait(timeout)
     if not ok then
-      task.suspended = false
-      return S.TIMED_OUT
+      if task.suspended then -- nobody woke it
+        task.suspended = false
+        return S.TIMED_OUT
+      end
+      -- A wake came as the time ran out: its unit is in the semaphore, and the value is the
+      -- wake's (a unit handed over by Semaphore:post must not be lost to a timeout).
+      sema:wait(0)
     end
     local value = task.resume_with
     task.resume_with = nil
@@ -340,11 +358,17 @@ function M.install(S, internals)
     getmetatable(proxy).__gc = function()
       if guard.held then
         guard.held = false
-        sem:post()
+        -- Not from inside the collector, which may run in the middle of another task's wait:
+        -- from a timer of its own.
+        ngx.timer.at(0, function() sem:post() end)
       end
     end
     guard.proxy = proxy
     return guard
+  end
+
+  S.detach = function(fn)
+    return (ngx.timer.at(0, function() fn() end)) ~= nil
   end
 
   S.transport = function()

@@ -11,8 +11,10 @@ M.CHUNK_LINE_LIMIT = 1024
 -- Interim (1xx) replies skipped before the final one.
 M.MAX_INTERIM = 4
 
-local concat, tonumber = table.concat, tonumber
+local now = require("ecs.core").now
+local concat, tonumber, floor = table.concat, tonumber, math.floor
 local READ_SIZE = 8192
+local BIG_READ = 65536 -- a body's reads
 
 -- Headers the transport writes itself.
 local FRAMING = { host = true, ["content-length"] = true, connection = true }
@@ -51,12 +53,28 @@ end
 local Reader = {}
 Reader.__index = Reader
 
+--- What the socket has, at most `max` bytes, within the reply's time: each read gets the time
+--- left (a cosocket's timeout is per read, and a server sending a byte at a time would
+--- otherwise stretch it without end).
+---@param max integer
+---@return string|nil data
+---@return string|nil err
+function Reader:receive_any(max)
+  local ends = self.ends
+  if ends then
+    local left = (ends - now()) * 1000
+    if left < 1 then return nil, "timeout" end
+    self.sock:settimeout(floor(left))
+  end
+  return self.sock:receiveany(max)
+end
+
 --- Reads what the socket has (at most READ_SIZE bytes) onto the buffer; nil and the socket's
 --- error when it has nothing more.
 ---@return boolean|nil ok
 ---@return string|nil err
 function Reader:fill()
-  local data, err = self.sock:receiveany(READ_SIZE)
+  local data, err = self:receive_any(READ_SIZE)
   if not data then return nil, err end
   local buf, pos = self.buf, self.pos
   if pos > #buf then
@@ -104,11 +122,16 @@ function Reader:take(n)
     self.pos = self.pos + n
     return text
   end
-  local first = have > 0 and self.buf:sub(self.pos) or ""
+  local parts = { have > 0 and self.buf:sub(self.pos) or "" }
   self.buf, self.pos = "", 1
-  local rest, err = self.sock:receive(n - have)
-  if not rest then return nil, err end
-  return first .. rest
+  local missing = n - have
+  while missing > 0 do
+    local data, err = self:receive_any(missing < BIG_READ and missing or BIG_READ)
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    missing = missing - #data
+  end
+  return concat(parts)
 end
 
 --- Everything until the server closes the connection (at most BODY_LIMIT bytes).
@@ -119,7 +142,7 @@ function Reader:to_close()
   if size > 0 then parts[1] = self.buf:sub(self.pos) end
   self.buf, self.pos = "", 1
   while true do
-    local data, err = self.sock:receiveany(READ_SIZE)
+    local data, err = self:receive_any(BIG_READ)
     if not data then
       if err == "closed" then return concat(parts) end
       return nil, err
@@ -139,9 +162,9 @@ end
 -- The fields the transport needs from a header block: status, and the framing headers. Every
 -- line must be a header (a name and a colon); only the three framing headers are read.
 local function parse_head(block)
-  local major, minor, status = block:match("^HTTP/(%d)%.(%d) (%d%d%d)")
+  local minor, status = block:match("^HTTP/1%.(%d) ([1-5]%d%d)")
   if not status then return nil end
-  local info = { status = tonumber(status), http10 = major == "1" and minor == "0" }
+  local info = { status = tonumber(status), http10 = minor == "0" }
   -- Three scans of the block instead of a loop over its lines: a name with a character a
   -- header name cannot have (a line with no colon ends its name at CR), an empty name, and a
   -- folded line.
@@ -161,8 +184,11 @@ local function parse_head(block)
   end
   local coding = lower:match("\r\ntransfer%-encoding:[ \t]*([^\r\n]*)")
   if coding then
-    info.chunked = coding:match("chunked[ \t]*$") ~= nil
+    -- Only chunked alone can be read; with a Content-Length too, the framing is the server's
+    -- mistake and the connection is not reused (RFC 9112 6.3).
+    info.chunked = coding:match("^chunked[ \t]*$") ~= nil
     if not info.chunked then info.unknown_coding = true end
+    if info.length then info.close = true end
   end
   local connection = lower:match("\r\nconnection:[ \t]*([^\r\n]*)")
   if connection then
@@ -184,8 +210,10 @@ local function read_chunked(reader)
   while true do
     local text, err = reader:until_delimiter("\r\n", M.CHUNK_LINE_LIMIT)
     if not text then return nil, err == "too_large" and "bad" or err end
-    local hex = text:match("^%s*(%x+)%s*;?.*$")
-    if not hex or #hex > 8 then return nil, "bad" end
+    local hex, rest = text:match("^(%x+)(.*)$")
+    if not hex or #hex > 8 or not (rest == "" or rest:match("^[ \t]*;") or rest:match("^[ \t]+$")) then
+      return nil, "bad"
+    end
     local n = tonumber(hex, 16)
     if n == 0 then
       -- trailers, up to the blank line
@@ -210,11 +238,12 @@ end
 --- "too_large" (over HEAD_LIMIT or BODY_LIMIT); started tells whether any byte of a reply came.
 ---@param sock table a connected socket (ngx.socket.tcp's interface: receiveany, receive)
 ---@param method string the request's method (a HEAD reply has no body)
+---@param ends? number when the attempt's time runs out (core.now() seconds): no read goes past it
 ---@return table|nil reply
 ---@return string|nil why
 ---@return boolean|nil started
-function M.read_response(sock, method)
-  local reader = setmetatable({ sock = sock, buf = "", pos = 1 }, Reader)
+function M.read_response(sock, method, ends)
+  local reader = setmetatable({ sock = sock, buf = "", pos = 1, ends = ends }, Reader)
   local block, info
   for _ = 1, M.MAX_INTERIM + 1 do
     local err

@@ -100,7 +100,14 @@ P.CASES = {
 function P.hostile()
   local bytes = P.CASES[ngx.var.arg_case]
   local sock = assert(ngx.req.socket(true))
-  if bytes == false then
+  if ngx.var.arg_case == "drip" then
+    -- a byte every 0.3 s: every read waits less than a timeout, the whole reply far more
+    sock:send("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n")
+    for _ = 1, 20 do
+      if not sock:send("x") then break end
+      ngx.sleep(0.3)
+    end
+  elseif bytes == false then
     ngx.sleep(5)
   elseif bytes and bytes ~= "" then
     sock:send(bytes)
@@ -162,6 +169,51 @@ function P.redis_call()
   local res, err = client:DescribeRegions {}
   if not res then return json_reply(err_table(err)) end
   json_reply { ok = true }
+end
+
+--- GET /wake_race: a wake that comes as the waiter's time runs out (its timer expires while
+--- the waking thread runs without yielding): the waiter must get the wake, not a timeout and
+--- then a stale unit.
+function P.wake_race()
+  local S = require "ecs.scheduler"
+  local waiter
+  local got = {}
+  local thread = ngx.thread.spawn(function()
+    waiter = S.current()
+    got.first = S.suspend_for(0.02)
+    local t0 = ngx.now()
+    got.second = S.suspend_for(0.2)
+    ngx.update_time()
+    got.second_after = ngx.now() - t0
+  end)
+  local t0 = ngx.now()
+  repeat ngx.update_time() until ngx.now() - t0 >= 0.06
+  got.woken = S.wake(waiter, "the wake's value")
+  ngx.thread.wait(thread)
+  json_reply { first = tostring(got.first), second = tostring(got.second), woken = got.woken,
+               second_after = got.second_after }
+end
+
+--- GET /killed_fetch: a credentials fetch started by a light thread that nginx kills mid-fetch;
+--- then, in the same worker, a fetch must still come (not wait for the dead one for ever).
+local killed_provider
+function P.killed_fetch()
+  local refresh = require "ecs.credentials.refresh"
+  if not killed_provider then
+    local Slow = refresh.class {}
+    function Slow:fetch()
+      ngx.sleep(0.3)
+      return { access_key_id = "id", access_key_secret = "secret", expiration = ngx.time() + 3600 }
+    end
+    killed_provider = refresh.init(setmetatable({}, Slow), "slow provider")
+  end
+  local thread = ngx.thread.spawn(function() killed_provider:get() end)
+  ngx.sleep(0.05)
+  ngx.thread.kill(thread)
+  local t0 = ngx.now()
+  local creds, err = killed_provider:get()
+  ngx.update_time()
+  json_reply { ok = creds ~= nil, err = err and tostring(err), seconds = ngx.now() - t0 }
 end
 
 --- Tries a call and records the error under the running phase's name (for the phase specs).
