@@ -167,7 +167,10 @@ int ecs_l_limiter_new(lua_State *L)
     if (burst > 0 && burst < 1)
         luaL_error(L, "limiter: burst must be at least 1 token");
     limiter *l = ecs_newuserdata(L, sizeof *l);
-    *l = (limiter){ .adaptive = adaptive, .not_before = -HUGE_VAL };
+    /* Zeroed whole, padding included: export() copies the bytes into shared memory. */
+    memset(l, 0, sizeof *l);
+    l->adaptive = adaptive;
+    l->not_before = -HUGE_VAL;
     if (rate > 0) {
         l->cfg_rate = rate;
         l->cfg_burst = burst > 0 ? burst : (rate > 1 ? rate : 1);

@@ -11,9 +11,13 @@ local M = {}
 M.EXPIRE = 600
 --- Seconds a lock is held at most (a worker that died holding it frees it by expiry).
 M.LOCK_TTL = 0.05
--- Tries of the lock before deciding without it: the holder runs a few microseconds of
--- arithmetic, so a lock still taken after this many tries belongs to a worker that stopped.
-local LOCK_TRIES = 2000
+-- Tries of the lock at once (the holder runs a few microseconds of arithmetic), then pauses of
+-- a millisecond (a holder the system paused) up to twice the lock's life, after which a lock
+-- still taken belongs to a worker that stopped and the decision is made without it.
+local LOCK_SPINS = 200
+local LOCK_PAUSE = 0.001
+local scheduler = require "ecs.scheduler"
+local token_count = 0
 
 local Store = {}
 Store.__index = Store
@@ -24,22 +28,37 @@ local Limiter = {}
 Limiter.__index = Limiter
 
 -- Runs decide(limiter, ...) on the key's shared state under its lock; returns what it returns.
+local function take_lock(dict, lock, token)
+  for _ = 1, LOCK_SPINS do
+    if dict:add(lock, token, M.LOCK_TTL) then return true end
+  end
+  if not scheduler.current() then return false end
+  for _ = 1, 2 * M.LOCK_TTL / LOCK_PAUSE do
+    scheduler.sleep(LOCK_PAUSE)
+    if dict:add(lock, token, M.LOCK_TTL) then return true end
+  end
+  return false
+end
+
 local function locked(self, decide, a, b, c, d)
   local dict, lock = self.dict, self.lock_key
-  local held = false
-  for _ = 1, LOCK_TRIES do
-    if dict:add(lock, true, M.LOCK_TTL) then
-      held = true
-      break
-    end
+  -- The lock holds a token of its own: a holder paused past the lock's life must not release
+  -- the lock another worker took since.
+  token_count = token_count + 1
+  local prefix = self.token_prefix
+  if not prefix then -- set in the worker (a limiter made before the fork is each worker's own)
+    prefix = core.nonce() .. ":"
+    self.token_prefix = prefix
   end
+  local token = prefix .. token_count
+  local held = take_lock(dict, lock, token)
   local work = self.work
   local bytes = dict:get(self.state_key)
   if bytes then work:import(bytes) end
   local result = decide(work, a, b, c, d)
   dict:set(self.state_key, work:export(), M.EXPIRE)
   dict:set(self.epoch_key, work:epoch(), M.EXPIRE)
-  if held then dict:delete(lock) end
+  if held and dict:get(lock) == token then dict:delete(lock) end
   return result
 end
 
@@ -86,9 +105,13 @@ end
 function Store:limiter(key, config)
   local limiter = self.limiters[key]
   if not limiter then
+    -- The configuration is part of the key: the dict outlives a reload of nginx, whose new
+    -- workers may be given other limits.
+    local named = key .. "\0" .. tostring(config.rate) .. "/" .. tostring(config.burst) .. "/"
+      .. tostring(config.adaptive)
     limiter = setmetatable({
       dict = self.dict, work = core.limiter(config),
-      state_key = "ecs:rl:" .. key, epoch_key = "ecs:rl-epoch:" .. key, lock_key = "ecs:rl-lock:" .. key,
+      state_key = "ecs:rl:" .. named, epoch_key = "ecs:rl-epoch:" .. named, lock_key = "ecs:rl-lock:" .. named,
     }, Limiter)
     self.limiters[key] = limiter
   end
