@@ -135,6 +135,7 @@ describe("lua-ecs command line", function()
         { "DescribeInstances --waiter to=Running", "--waiter: expr= and to= are required" },
         { "DescribeInstances --output rows=Instances.Instance[]", "--output: cols= is required" },
         { "DescribeRegions --pager", "DescribeRegions does not return pages" },
+        { "DescribeInstances --waiter expr=Instances.Instance[-].Status to=Running", "--waiter: expr=" },
       }
       for _, case in ipairs(cases) do
         local out, err, rc = lua_ecs(case[1] .. " " .. EP)

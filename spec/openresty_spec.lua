@@ -402,6 +402,7 @@ describe("OpenResty: several nginx share one quota through a Redis rate store (c
     location = /redis_throttle { content_by_lua_block { require("probe").redis_throttle() } }
     location = /redis_acquire { content_by_lua_block { require("probe").redis_acquire() } }
     location = /redis_call { content_by_lua_block { require("probe").redis_call() } }
+    location = /redis_killed_waiter { content_by_lua_block { require("probe").redis_killed_waiter() } }
 ]] }
     box_a = start(opts)
     box_b = start(opts)
@@ -416,6 +417,11 @@ describe("OpenResty: several nginx share one quota through a Redis rate store (c
     local res = get_json(box_a.url .. "/redis_call")
     assert.is_true(res.ok, res.message)
     assert.matches("ecs:rate:DescribeRegions:", redis:cli("--scan --pattern 'ecs:rate:*'"), 1, true)
+  end)
+
+  it("a task killed while queued for a script call does not stall the key's later acquires", function()
+    local r = get_json(box_a.url .. "/redis_killed_waiter")
+    assert.is_true(r.seconds < 3, ("the next acquire took %.3f s"):format(r.seconds))
   end)
 
   it("a throttle and its hint reported by one nginx hold the other back", function()

@@ -72,7 +72,11 @@ describe("ecs.ratestore.redis", function()
         ["http://:hunter2@127.0.0.1/0"] = "unsupported scheme 'http'",
         ["127.0.0.1:6379"] = "no scheme",
         ["unix://run/redis.sock?password=hunter2"] = "must be absolute",
-        ["unix:///run/redis.sock?password=hunter2&dbx=1"] = "unknown parameter 'dbx'",
+        ["unix:///run/redis.sock?password=hunter2&dbx=1"] = "an unknown parameter",
+        -- passwords written without percent-encoding: / and @ and & in them
+        ["redis://:hunt/er2@127.0.0.1:6379/0"] = "the port must be a number",
+        ["redis://user:hunt/er2@127.0.0.1/0"] = "the port must be a number",
+        ["unix:///run/redis.sock?password=hunt&er2"] = "an unknown parameter",
         ["redis://:hunter2@127.0.0.1:6379/0/extra"] = "nothing may follow",
         ["redis://hunter2@127.0.0.1:6379/0"] = "a password is given as :password@",
       }
@@ -82,7 +86,39 @@ describe("ecs.ratestore.redis", function()
         assert.matches("rate_store: bad URL", err, 1, true)
         assert.matches(why, err, 1, true)
         assert.is_nil(err:find("hunter2", 1, true), "the password is in: " .. err)
+        assert.is_nil(err:find("hunt", 1, true), "part of the password is in: " .. err)
       end
+      -- a raw @ in the password parses; the URL shown for it (logs, tostring) masks all of it
+      local a = redis.parse("redis://:p@ss@127.0.0.1:6379/0")
+      assert.are.equal("p@ss", a.password)
+      assert.are.equal("redis://:****@127.0.0.1:6379/0", a.url)
+    end)
+
+    it("reads a reply with a malformed or huge length as a bad reply, never raising", function()
+      local function socket_of(bytes)
+        local pos = 1
+        return {
+          receive = function(_, what)
+            if what == "*l" then
+              local e = bytes:find("\r\n", pos, true)
+              if not e then return nil, "closed" end
+              local line = bytes:sub(pos, e - 1)
+              pos = e + 2
+              return line
+            end
+            local data = bytes:sub(pos, pos + what - 1)
+            pos = pos + what
+            return data
+          end,
+        }
+      end
+      for _, bytes in ipairs { "$99999999999\r\n", "*1\r\n$1.5\r\nx\r\n", "$ 3\r\nabc\r\n", "*2e9\r\n" } do
+        local ok, reply, err = pcall(redis.read_reply, socket_of(bytes))
+        assert.is_true(ok, reply)
+        assert.is_nil(reply)
+        assert.matches("bad reply", err)
+      end
+      assert.are.equal("abc", redis.read_reply(socket_of("$3\r\nabc\r\n")))
     end)
   end)
 

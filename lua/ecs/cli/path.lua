@@ -21,6 +21,7 @@ function M.parse(text)
     while true do
       local inner, close = text:match("^%[(%-?%d*)%]()", pos)
       if not inner then break end
+      if inner == "-" then error(bad, 0) end -- a sign with no number
       if inner == "" then
         alls = alls + 1
         steps[#steps + 1] = { all = true }

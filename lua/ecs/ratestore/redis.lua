@@ -54,11 +54,21 @@ local concat, fmt = table.concat, string.format
 ---@param url string
 ---@return string
 local function redact(url)
-  -- user:password@ keeps the user; a lone userinfo (redis://secret@host) may be the password
-  local masked = url:gsub("^(%a[%w+.-]*://[^/@:]*:)[^/@]*@", "%1****@")
-  masked = masked:gsub("^(%a[%w+.-]*://)[^/@:]+@", "%1****@")
-  masked = masked:gsub("([?&]password=)[^&]*", "%1****")
-  return masked
+  local scheme, rest = url:match("^(%a[%w+.-]*://)(.*)$")
+  if not scheme then return "(not a URL)" end
+  -- The userinfo ends at the last @ before the query: a password written without
+  -- percent-encoding may hold / or @. user:password@ keeps the user; a lone userinfo
+  -- (redis://secret@host) may be the password.
+  local query_at = rest:find("[?#]") or (#rest + 1)
+  local authority, query = rest:sub(1, query_at - 1), rest:sub(query_at)
+  local last_at = authority:match(".*()@")
+  if last_at then
+    local user = authority:sub(1, last_at - 1):match("^([^:/]*):")
+    authority = (user and (user .. ":****") or "****") .. authority:sub(last_at)
+  end
+  -- A password parameter runs to the end (an & in it is not a separator to trust).
+  query = query:gsub("([?&]password=).*$", "%1****")
+  return scheme .. authority .. query
 end
 M.redact = redact
 
@@ -108,7 +118,7 @@ function M.parse(url)
       if k == "db" then a.db = parse_db(url, v)
       elseif k == "password" then a.password = unescape(v)
       elseif k == "user" or k == "username" then a.user = unescape(v)
-      else bad(url, "unknown parameter '" .. tostring(k or pair) .. "' (db, password, user)") end
+      else bad(url, "an unknown parameter (only db, password and user)") end
     end
     return a
   end
@@ -155,6 +165,10 @@ local function command(args)
 end
 M.command = command
 
+-- The largest bulk string and array a reply of the store's script may hold (anything larger
+-- is not one of its replies).
+local MAX_BULK, MAX_ITEMS = 1024 * 1024, 1024
+
 --- Reads one RESP reply: a string, an integer, false (nil bulk), an array, or { err = "..." } for
 --- an error reply; nil and a message when the socket failed.
 ---@param sock ecs.Socket
@@ -168,16 +182,16 @@ local function read_reply(sock)
   if kind == "-" then return { err = rest } end
   if kind == ":" then return tonumber(rest) end
   if kind == "$" then
-    local n = tonumber(rest)
-    if not n then return nil, "bad reply from Redis" end
+    local n = rest:match("^%-?%d+$") and tonumber(rest)
+    if not n or n > MAX_BULK then return nil, "bad reply from Redis" end
     if n < 0 then return false end
     local data, rerr = sock:receive(n + 2)
     if not data then return nil, rerr end
     return data:sub(1, n)
   end
   if kind == "*" then
-    local n = tonumber(rest)
-    if not n then return nil, "bad reply from Redis" end
+    local n = rest:match("^%-?%d+$") and tonumber(rest)
+    if not n or n > MAX_ITEMS then return nil, "bad reply from Redis" end
     if n < 0 then return false end
     local list = {}
     for i = 1, n do
@@ -456,7 +470,7 @@ function Limiter:flush()
     for i = 1, #batch do
       local entry = batch[i]
       entry.wait, entry.replied, entry.send_at = tonumber(reply[7 + i]) or 0, t1, true
-      if entry.task ~= me then scheduler.wake(entry.task) end
+      if entry.task ~= me and not entry.abandoned then scheduler.wake(entry.task) end
     end
   else
     if store.mode == "shared" then store:fail(err) end
@@ -464,17 +478,21 @@ function Limiter:flush()
     for i = 1, #batch do
       local entry = batch[i]
       entry.fallback = true
-      if entry.task ~= me then scheduler.wake(entry.task) end
+      if entry.task ~= me and not entry.abandoned then scheduler.wake(entry.task) end
     end
   end
   self.flushing = false
   -- The next batch is sent by its first task (so that no task waits on
-  -- others' round trips), or by a task of its own for observations alone.
+  -- others' round trips), or by a task of its own for observations alone. A task
+  -- that cannot be woken (nginx ended its request) leaves the queue.
   local queue = self.queue
-  if #queue > 0 then
-    self.flushing = true
-    scheduler.wake(queue[1].task, FLUSH)
-  elseif self.urgent and store.mode == "shared" then
+  while #queue > 0 do
+    self.flushing, self.flush_started = true, now()
+    if scheduler.wake(queue[1].task, FLUSH) then return end
+    self.flushing = false
+    table.remove(queue, 1)
+  end
+  if self.urgent and store.mode == "shared" then
     self:spawn_flush()
   end
 end
@@ -495,7 +513,7 @@ end
 --- Sends what is pending from a task of its own (a throttle, a hint, a refresh of the epoch).
 ---@return nil
 function Limiter:spawn_flush()
-  self.flushing = true
+  self.flushing, self.flush_started = true, now()
   local ok = pcall(scheduler.spawn, function() self:flush() end)
   if not ok then self.flushing = false end
 end
@@ -510,10 +528,23 @@ function Limiter:acquire(t)
     local entry = { task = task, seen = self:epoch_of(task) }
     local queue = self.queue
     queue[#queue + 1] = entry
+    -- A flush that has run for longer than any round trip may take lost its task (nginx ends
+    -- a request's light threads where they wait): this task takes over.
+    if self.flushing and now() - self.flush_started > store.stale_flush then self.flushing = false end
     if self.flushing then
-      if scheduler.suspend() == FLUSH then self:linger_and_flush() end
+      local woken = scheduler.suspend_for(store.stale_flush)
+      if woken == FLUSH then
+        self:linger_and_flush()
+      elseif woken == scheduler.TIMED_OUT and not entry.send_at and not entry.fallback then
+        -- No reply in time (the batch's task is gone, or Redis hangs): decide in this process.
+        for i = #queue, 1, -1 do
+          if queue[i] == entry then table.remove(queue, i) end
+        end
+        entry.abandoned = true -- a late reply must not wake this task from another wait
+        return self.fallback:acquire(t)
+      end
     else
-      self.flushing = true
+      self.flushing, self.flush_started = true, now()
       self:linger_and_flush()
     end
     if entry.send_at then
@@ -662,6 +693,10 @@ function M.new(url, opts)
     handshake = concat(handshake), handshake_count = handshake_count,
     connect_ms = (opts.connect_timeout or M.CONNECT_TIMEOUT) * 1000,
     timeout_ms = (opts.timeout or M.TIMEOUT) * 1000,
+    -- Longer than any flush can take (a reconnect, the handshake, EVALSHA then EVAL, each
+    -- bounded by the timeouts, and the linger): a flush older than this lost its task.
+    stale_flush = 2 * ((opts.connect_timeout or M.CONNECT_TIMEOUT) + 2 * (opts.timeout or M.TIMEOUT))
+      + M.LINGER_MAX,
     log = opts.log or function(line) io.stderr:write(line, "\n") end,
     limiters = setmetatable({}, { __mode = "v" }),
     backoff = M.BACKOFF_MIN, retry_at = 0, reconnecting = false, back_at = -math.huge,

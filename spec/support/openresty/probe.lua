@@ -162,6 +162,22 @@ function P.redis_acquire()
   json_reply { wait = redis_limiter():acquire(require("ecs.core").now()) }
 end
 
+--- GET /redis_killed_waiter: a task queued behind another's script call is killed (its
+--- request ended) before the call's reply; a later acquire of the key must still be answered.
+function P.redis_killed_waiter()
+  local core = require "ecs.core"
+  local store = require("ecs.ratestore").resolve(os.getenv("ECS_RATE_STORE"))
+  local limiter = store:limiter("probe\0killed-" .. ngx.now(), { rate = 1000, adaptive = true })
+  local first = ngx.thread.spawn(function() return limiter:acquire(core.now()) end) -- sends
+  local queued = ngx.thread.spawn(function() return limiter:acquire(core.now()) end) -- waits
+  ngx.thread.kill(queued)
+  ngx.thread.wait(first)
+  local t0 = ngx.now()
+  local wait = limiter:acquire(core.now())
+  ngx.update_time()
+  json_reply { seconds = ngx.now() - t0, wait = wait }
+end
+
 --- GET /redis_call: a call whose limiter lives in Redis.
 function P.redis_call()
   local client = ecs.client { region = "cn-hangzhou", endpoint = ENDPOINT, access_key_id = "testid",
