@@ -291,7 +291,10 @@ static int socket_l_connect(lua_State *L)
         socket_shut(s);
         return fail(L, "out of memory");
     }
-    if (epoll_ctl(set->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    /* EEXIST: the number is still registered for a description another process keeps open
+     * (a socket of curl's, closed here after a fork): take the registration over. */
+    if (epoll_ctl(set->epfd, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+        (errno != EEXIST || epoll_ctl(set->epfd, EPOLL_CTL_MOD, fd, &ev) != 0)) {
         err = errno;
         socket_shut(s);
         return fail(L, strerror(err));
