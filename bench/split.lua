@@ -30,6 +30,12 @@ function Stub:submit(_, on_done)
   self.q[self.n] = on_done
   return self.n
 end
+-- The pipeline's one way to send (the transport seam's request): submit, and wait.
+function Stub:request(req)
+  local task = scheduler.current()
+  self:submit(req, function(r) scheduler.wake(task, r) end)
+  return scheduler.suspend()
+end
 function Stub:timer(_, on_fire) return self:submit(nil, on_fire) end
 function Stub:cancel() end
 function Stub:pending() return self.n end
@@ -53,7 +59,10 @@ local function cpu_per_call(version, n)
           for _ = 1, share do assert(client:call("DescribeRegions", {})) end
         end)
       end
-      for _, t in ipairs(tasks) do t:wait() end
+      for _, t in ipairs(tasks) do
+        local _, err = t:wait()
+        if not t.ok then error(err, 0) end -- a figure of failed calls would be no figure
+      end
     end)
   end
   load(conc * 4)

@@ -26,6 +26,8 @@ local PROBE_LOCATIONS = [[
     location = /ping { content_by_lua_block { ngx.say("pong") } }
     location = /abandon { content_by_lua_block { require("probe").abandon() } }
     location = /wake_race { content_by_lua_block { require("probe").wake_race() } }
+    location = /spawn_and_exit { content_by_lua_block { require("probe").spawn_and_exit() } }
+    location = /wait_orphan { content_by_lua_block { require("probe").wait_orphan() } }
     location = /killed_fetch { content_by_lua_block { require("probe").killed_fetch() } }
     location = /after_abandon { content_by_lua_block { require("probe").after_abandon() } }
 ]]
@@ -205,6 +207,14 @@ describe("OpenResty: lua-ecs in one nginx worker", function()
     assert.are.equal("the wake's value", r.first)
     assert.are.equal("ecs.scheduler.TIMED_OUT", r.second)
     assert.is_true(r.second_after >= 0.15, "the second wait returned after " .. r.second_after .. " s")
+  end)
+
+  it("task:wait() returns an error for a task whose request nginx ended", function()
+    assert.are.equal("exiting\n", get(server.url .. "/spawn_and_exit").body)
+    local r = get_json(server.url .. "/wait_orphan")
+    assert.is_nil(r.ok)
+    assert.matches("ended by nginx", r.err, 1, true)
+    assert.is_true(r.seconds < 2, "the wait took " .. r.seconds .. " s")
   end)
 
   it("a credentials fetch outlives the request that started it (nginx killed its thread)", function()

@@ -319,6 +319,7 @@ function M.install(S, internals)
   end
 
   local function pack(...) return { n = select("#", ...), ... } end
+  local KILLED = "ecs: the task's light thread was ended by nginx (its request ended)"
 
   S.spawn = function(fn, ...)
     if type(fn) ~= "function" then error("ecs.spawn: expected a function", 2) end
@@ -327,6 +328,15 @@ function M.install(S, internals)
     local args = pack(...)
     local thread, err = ngx.thread.spawn(function()
       tasks[coroutine.running()] = task
+      -- nginx ends a request's light threads without a word: the guard, collected with this
+      -- thread, then settles the task (from a timer), so that its waiters are not left waiting.
+      local guard = newproxy(true)
+      getmetatable(guard).__gc = function()
+        if task.done then return end
+        ngx.timer.at(0, function()
+          if not task.done then settle(task, false, KILLED) end
+        end)
+      end
       local function traceback(e)
         if type(e) ~= "string" then
           local mt = getmetatable(e)
@@ -338,9 +348,10 @@ function M.install(S, internals)
       if not task.ok and not task.observed then
         ngx.log(ngx.ERR, "lua-ecs: a task failed and nobody waited for it: ", task.results[1])
       end
+      return guard ~= nil -- the guard lives as long as the thread runs
     end)
+    -- The task keeps no reference to its thread: a thread nginx ended must be collectable.
     if not thread then error("ecs.spawn: " .. tostring(err), 2) end
-    task.thread = thread
     return task
   end
 

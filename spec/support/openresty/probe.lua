@@ -187,6 +187,32 @@ function P.redis_call()
   json_reply { ok = true }
 end
 
+-- A task of one request that another request waits for.
+local orphan
+
+--- GET /spawn_and_exit: starts a long task, then ends the request (nginx ends the task's thread).
+function P.spawn_and_exit()
+  orphan = ecs.spawn(function() ngx.sleep(30) return "finished" end)
+  ngx.say("exiting")
+  ngx.exit(200)
+end
+
+--- GET /wait_orphan: waits for that task (garbage is collected meanwhile: the task is settled
+--- once its ended thread is).
+function P.wait_orphan()
+  local collector = ngx.thread.spawn(function()
+    for _ = 1, 40 do
+      collectgarbage("collect")
+      ngx.sleep(0.05)
+    end
+  end)
+  local t0 = ngx.now()
+  local ok, err = orphan:wait()
+  ngx.update_time()
+  ngx.thread.kill(collector)
+  json_reply { ok = ok, err = err, seconds = ngx.now() - t0 }
+end
+
 --- GET /wake_race: a wake that comes as the waiter's time runs out (its timer expires while
 --- the waking thread runs without yielding): the waiter must get the wake, not a timeout and
 --- then a stale unit.
