@@ -107,7 +107,8 @@ function M.start(opts)
       -- Gracefully, then not: a request a failing spec left hanging must not keep nginx alive.
       sh("kill -QUIT " .. pid .. "; for i in $(seq 30); do kill -0 " .. pid .. " 2>/dev/null || break; sleep 0.1; done; "
         .. "kill -TERM " .. pid .. " 2>/dev/null; for i in $(seq 20); do kill -0 " .. pid
-        .. " 2>/dev/null || break; sleep 0.1; done; kill -KILL " .. pid .. " 2>/dev/null; true")
+        .. " 2>/dev/null || break; sleep 0.1; done; pkill -KILL -P " .. pid .. " 2>/dev/null; kill -KILL " .. pid
+        .. " 2>/dev/null; true")
     end
     sh("rm -rf " .. shq(prefix))
   end
