@@ -20,7 +20,7 @@ M.ROOT = (function()
 end)()
 M.CLI = M.ROOT .. "/emulator/ecs-emulator"
 
-local function shq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local shq = require("support.shell").shq
 M.shq = shq
 
 local function tmpname()
@@ -262,14 +262,7 @@ function M.wait(fn, seconds)
 end
 
 -- a free loopback port for CLI specs
-function M.free_port()
-  for _ = 1, 50 do
-    local port = math.random(20000, 32000) -- below the kernel's ephemeral range
-    local _, rc = M.sh("(exec 3<>/dev/tcp/127.0.0.1/" .. port .. ") 2>/dev/null")
-    if rc ~= 0 then return port end
-  end
-  error("no free port")
-end
+M.free_port = require("support.shell").free_port
 
 
 -- ---------------------------------------------------------------- STS, metadata, credentials URI

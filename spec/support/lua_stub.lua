@@ -5,12 +5,8 @@
 -- Only ever listens on 127.0.0.1.
 local M = {}
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo __rc=$?"))
-  local out = p:read("*a")
-  p:close()
-  return out, tonumber(out:match("__rc=(%d+)%s*$"))
-end
+local shell = require "support.shell"
+local sh = shell.sh
 
 local function module_dir()
   for _, d in ipairs { "/usr/share/nginx/modules", "/usr/lib/nginx/modules" } do
@@ -219,12 +215,7 @@ function M.start(locations)
   local f = assert(io.open(prefix .. "/stub.lua", "w"))
   f:write(STUB_MODULE)
   f:close()
-  local port
-  for _ = 1, 50 do
-    port = math.random(20000, 32000) -- below the kernel's ephemeral range
-    local _, rc = sh("(exec 3<>/dev/tcp/127.0.0.1/" .. port .. ") 2>/dev/null")
-    if rc ~= 0 then break end
-  end
+  local port = shell.free_port()
   local blocks = {}
   for spec, code in pairs(locations) do
     blocks[#blocks + 1] = ("    location %s { content_by_lua_block { %s } }"):format(spec, code)

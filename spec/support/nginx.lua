@@ -10,17 +10,9 @@ M.ROOT = (function()
   return "."
 end)()
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo __rc=$?"))
-  local out = p:read("*a")
-  p:close()
-  local rc = tonumber(out:match("__rc=(%d+)%s*$"))
-  return (out:gsub("__rc=%d+%s*$", "")), rc
-end
-M.sh = sh
-
-local function shq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-M.shq = shq
+local shell = require "support.shell"
+local sh, shq = shell.sh, shell.shq
+M.sh, M.shq = sh, shq
 
 local function module_dir()
   for _, d in ipairs { "/usr/share/nginx/modules", "/usr/lib/nginx/modules" } do
@@ -30,16 +22,8 @@ local function module_dir()
   error("the nginx Lua module is not installed (tools/install-deps installs libnginx-mod-http-lua)")
 end
 
---- A free loopback port (below the kernel's ephemeral range).
----@return integer
-function M.free_port()
-  for _ = 1, 100 do
-    local port = math.random(20000, 32000)
-    local _, rc = sh("(exec 3<>/dev/tcp/127.0.0.1/" .. port .. ") 2>/dev/null")
-    if rc ~= 0 then return port end
-  end
-  error("no free port")
-end
+--- A free loopback port.
+M.free_port = shell.free_port
 
 --- Starts nginx. opts: workers (default 1), main (main-context lines: env ...), http (http-level
 --- lines), server (the locations), shared_dict (false: no lua_shared_dict ecs), lua_path (more

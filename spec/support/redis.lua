@@ -7,24 +7,11 @@ local M = {}
 M.SERVER = os.getenv("REDIS_SERVER") or "/usr/bin/redis-server"
 M.CLI = os.getenv("REDIS_CLI") or "/usr/bin/redis-cli"
 
-local function shq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"__rc=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local rc = tonumber(out:match("__rc=(%d+)%s*$"))
-  return (out:gsub("__rc=%d+%s*$", "")), rc
-end
+local shell = require "support.shell"
+local sh, shq, listening = shell.sh, shell.shq, shell.listening
 M.sh = sh
 
 local function sleep(s) os.execute("sleep " .. s) end
-
--- Whether something listens on the loopback port (bash's /dev/tcp: no iproute2 needed).
-local function listening(port)
-  local _, rc = sh("bash -c '(exec 3<>/dev/tcp/127.0.0.1/" .. port .. ")' 2>/dev/null")
-  return rc == 0
-end
 
 local Server = {}
 Server.__index = Server
@@ -137,12 +124,6 @@ function M.start(opts)
 end
 
 --- A free port nobody listens on (for "connection refused").
-function M.free_port()
-  for _ = 1, 50 do
-    local port = math.random(20000, 32000)
-    if not listening(port) then return port end
-  end
-  error("no free port")
-end
+M.free_port = shell.free_port
 
 return M

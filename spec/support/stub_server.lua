@@ -3,12 +3,8 @@
 -- (JSON nulls, non-JSON bodies, odd statuses).
 local M = {}
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo __rc=$?"))
-  local out = p:read("*a")
-  p:close()
-  return out, tonumber(out:match("__rc=(%d+)%s*$"))
-end
+local shell = require "support.shell"
+local sh = shell.sh
 
 
 --- replies: { [Action] = { status = 200, body = "..." (one line), headers = { [name] = value } } }
@@ -17,12 +13,7 @@ function M.start(replies)
   local prefix = os.tmpname()
   os.remove(prefix)
   assert(sh("mkdir -p '" .. prefix .. "/logs'"))
-  local port
-  for _ = 1, 50 do
-    port = math.random(20000, 32000) -- below the kernel's ephemeral range
-    local _, rc = sh("(exec 3<>/dev/tcp/127.0.0.1/" .. port .. ") 2>/dev/null")
-    if rc ~= 0 then break end
-  end
+  local port = shell.free_port()
   local rules = {}
   for action, r in pairs(replies) do
     local headers = {}
