@@ -139,7 +139,12 @@ local function exchange(origin, target, req, started, ends, fresh)
   local reused = sock:getreusedtimes() > 0
   if origin.tls and not reused then
     sock:settimeout(ms_left(ends))
-    local session, terr = sock:sslhandshake(sessions[pool], origin.hostname, verify)
+    -- lua-resty-core 0.1.25 raises (an assertion in its sslhandshake) instead of returning the
+    -- error when a handshake fails without waiting; nginx's error log has the reason then.
+    local raised, session, terr = pcall(sock.sslhandshake, sock, sessions[pool], origin.hostname, verify)
+    if not raised then
+      session, terr = nil, "the handshake failed (nginx's error log says why)"
+    end
     if not session then
       sock:close()
       if terr == "timeout" then
@@ -147,7 +152,10 @@ local function exchange(origin, target, req, started, ends, fresh)
       end
       local hint
       terr = tostring(terr)
-      if terr:find("host mismatch", 1, true) then
+      if not raised then
+        hint = "the usual cause is a certificate nginx does not trust: it verifies against "
+          .. "lua_ssl_trusted_certificate"
+      elseif terr:find("host mismatch", 1, true) then
         hint = "the certificate does not name " .. origin.hostname
           .. " (nginx compares host names only, also for an address)"
       elseif terr:find("certificate", 1, true) or terr:find("verify", 1, true) then
