@@ -158,11 +158,16 @@ end
 
 -- Takes fetched fields as the provider's credentials: the same table when nothing changed (the
 -- client re-keys only on a new one), else a new one.
+-- Whether two sets of credentials are the same key pair and token.
+local function same(a, b)
+  return a.access_key_id == b.access_key_id and a.access_key_secret == b.access_key_secret
+    and a.security_token == b.security_token
+end
+
 local function accept(st, fields, now)
   local old = st.credentials
   local expiration = fields.expiration
-  if old and old.access_key_id == fields.access_key_id and old.access_key_secret == fields.access_key_secret
-    and old.security_token == fields.security_token then
+  if old and same(old, fields) then
     old.expiration = expiration
   else
     st.credentials = {
@@ -226,11 +231,6 @@ local function shared_name(provider)
   name = "ecs:cred:" .. core.digest("sha256", table.concat(fields, "\0"))
   provider.shared_name = name
   return name
-end
-
-local function same(a, b)
-  return a.access_key_id == b.access_key_id and a.security_token == b.security_token
-    and a.access_key_secret == b.access_key_secret
 end
 
 -- Credentials another worker published, when they differ from what this one holds.

@@ -703,9 +703,8 @@ function M.new(url, opts)
     stats = { commands = 0, round_trips = 0, acquires = 0, observations = 0, fallbacks = 0 },
     latencies = opts.record_latency and {} or nil,
   }, Store)
-  local in_nginx = rawget(_G, "ngx") ~= nil
   local check = opts.check
-  if check == nil then check = not in_nginx and scheduler.current() == nil end
+  if check == nil then check = not require("ecs.transport").in_nginx() and scheduler.current() == nil end
   if check then
     local ok, err, kind = scheduler.run(function() return self:probe() end)
     if not ok then

@@ -16,9 +16,8 @@ local COSOCKET_PHASES = {
   ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true,
 }
 
---- Whether the running code may use cosockets (the phase allows them).
----@return boolean
-function M.can_wait()
+-- Whether the running code may use cosockets (the phase allows them).
+local function can_wait()
   return COSOCKET_PHASES[ngx.get_phase()] == true
 end
 
@@ -207,7 +206,7 @@ end
 ---@param req {method: string, url: string, headers?: table, body?: string, timeout?: number, connect_timeout?: number, ca_file?: string, verify_tls?: boolean}
 ---@return table response
 function Transport:request(req)
-  if not COSOCKET_PHASES[ngx.get_phase()] then phase_error("ecs: a request", 2) end
+  if not can_wait() then phase_error("ecs: a request", 2) end
   local started = core.now()
   local origin, target = split_url(req.url)
   if not origin then
@@ -231,7 +230,7 @@ end
 --- A stream socket (ngx.socket.tcp) for clients of other services (the Redis rate store).
 ---@return table socket
 function Transport:tcp()
-  if not COSOCKET_PHASES[ngx.get_phase()] then phase_error("ecs: a socket", 2) end
+  if not can_wait() then phase_error("ecs: a socket", 2) end
   return ngx.socket.tcp()
 end
 
@@ -242,12 +241,6 @@ function Transport:now()
 end
 
 local transport = setmetatable({}, Transport)
-
---- The worker's transport.
----@return ecs.CosocketTransport
-function M.transport()
-  return transport
-end
 
 -- ---- the runtime: tasks are light threads -------------------------------------------------
 
@@ -267,7 +260,7 @@ function M.install(S, internals)
 
   local function current()
     local co = coroutine.running()
-    if not co or not COSOCKET_PHASES[ngx.get_phase()] then return nil end
+    if not co or not can_wait() then return nil end
     local task = tasks[co]
     if not task then
       task = setmetatable({ waiters = {}, suspended = false }, Task)
@@ -321,7 +314,7 @@ function M.install(S, internals)
     if type(seconds) ~= "number" or not (seconds <= S.MAX_SLEEP) then
       error(("ecs.sleep: expected seconds, at most %g (got %s)"):format(S.MAX_SLEEP, tostring(seconds)), 2)
     end
-    if not COSOCKET_PHASES[ngx.get_phase()] then phase_error("ecs.sleep", 2) end
+    if not can_wait() then phase_error("ecs.sleep", 2) end
     if seconds < 0 then seconds = 0 end
     ngx.sleep(seconds)
   end
@@ -331,7 +324,7 @@ function M.install(S, internals)
 
   S.spawn = function(fn, ...)
     if type(fn) ~= "function" then error("ecs.spawn: expected a function", 2) end
-    if not COSOCKET_PHASES[ngx.get_phase()] then phase_error("ecs.spawn", 2) end
+    if not can_wait() then phase_error("ecs.spawn", 2) end
     local task = setmetatable({ waiters = {}, suspended = false }, Task)
     local args = pack(...)
     local thread, err = ngx.thread.spawn(function()
@@ -365,7 +358,7 @@ function M.install(S, internals)
 
   S.run = function(fn, ...)
     if type(fn) ~= "function" then error("ecs.run: expected a function", 2) end
-    if not COSOCKET_PHASES[ngx.get_phase()] then phase_error("ecs.run", 2) end
+    if not can_wait() then phase_error("ecs.run", 2) end
     return fn(...)
   end
 
@@ -391,7 +384,7 @@ function M.install(S, internals)
   end
 
   S.transport = function()
-    if not COSOCKET_PHASES[ngx.get_phase()] then return nil end
+    if not can_wait() then return nil end
     return transport
   end
 end
