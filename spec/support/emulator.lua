@@ -12,12 +12,7 @@ if not M.endpoint or M.endpoint == "" then
     "or start one with emulator/ecs-emulator start and export ECS_EMULATOR_ENDPOINT=<url>", 0)
 end
 
-M.ROOT = (function()
-  local src = debug.getinfo(1, "S").source:gsub("^@", "")
-  local dir = src:match("^(.*)/spec/support/[^/]*$")
-  if dir and dir ~= "" then return dir end
-  return "."
-end)()
+M.ROOT = require("support.shell").ROOT
 M.CLI = M.ROOT .. "/emulator/ecs-emulator"
 
 local shq = require("support.shell").shq

@@ -3,12 +3,7 @@
 -- http-level directives and server locations. Only ever listens on 127.0.0.1.
 local M = {}
 
-M.ROOT = (function()
-  local src = debug.getinfo(1, "S").source:gsub("^@", "")
-  local dir = src:match("^(.*)/spec/support/[^/]*$")
-  if dir and dir ~= "" then return dir end
-  return "."
-end)()
+M.ROOT = require("support.shell").ROOT
 
 local shell = require "support.shell"
 local sh, shq = shell.sh, shell.shq

@@ -2,6 +2,14 @@
 -- command, quoting, and finding a free loopback port.
 local M = {}
 
+--- The checkout's root, from where this file lies (spec/support/).
+M.ROOT = (function()
+  local src = debug.getinfo(1, "S").source:gsub("^@", "")
+  local dir = src:match("^(.*)/spec/support/[^/]*$")
+  if dir and dir ~= "" then return dir end
+  return "."
+end)()
+
 --- Runs a shell command; returns its output (stderr too) and its exit status.
 ---@param cmd string
 ---@return string output
